@@ -1,0 +1,44 @@
+// Internal to the config library: limits and value ranges shared by the
+// parser (for its type errors) and validate() (for its range errors), so
+// both say the same "expected ..." text.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "config/model.hpp"
+
+namespace sluice::config::rules {
+
+inline constexpr size_t kMaxPorts = 32;              // dataplane/counters.hpp kMaxPorts
+inline constexpr size_t kMaxAddressesPerPort = 64;
+inline constexpr size_t kMaxEcmp = 64;
+inline constexpr size_t kMaxNameLen = 15;
+
+struct Range {
+    uint64_t min;
+    uint64_t max;
+    bool pow2;
+    const char* text;  // used as "expected <text>, got ..."
+    bool ok(uint64_t v) const { return v >= min && v <= max && (!pow2 || (v & (v - 1)) == 0); }
+};
+
+inline constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
+
+inline constexpr Range kMbufs{1023, kU32, false, "a whole number >= 1023"};
+inline constexpr Range kMbufCache{0, 512, false, "a whole number 0..512"};
+inline constexpr Range kBurst{1, 256, false, "a whole number 1..256"};
+inline constexpr Range kAnyU32{0, kU32, false, "a whole number 0..4294967295"};
+inline constexpr Range kPositiveU32{1, kU32, false, "a whole number >= 1"};
+inline constexpr Range kNeighborCapacity{16, 1048576, false, "a whole number 16..1048576"};
+inline constexpr Range kRxQueues{1, 64, false, "a whole number 1..64"};
+inline constexpr Range kDesc{64, 16384, true, "a power of two 64..16384"};
+inline constexpr Range kMtu{68, 9600, false, "a whole number 68..9600"};
+inline constexpr uint16_t kMinIpv6Mtu = 1280;  // RFC 8200 section 5
+
+// The name of the port whose connected subnet (of a's family) contains a,
+// or empty. Link-local IPv6 addresses never match: they need an explicit port.
+std::string connected_port_for(const Config& cfg, const IpAddr& a);
+
+}  // namespace sluice::config::rules

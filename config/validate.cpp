@@ -1,0 +1,487 @@
+// Semantic checks over a typed Config. Every problem is reported (no early
+// return), each naming the field path in the Config model
+// ("routes[2].nexthops[0].via") and the SourceMark of the enclosing port,
+// route or neighbor. parse_config() refines paths and positions with what it
+// knows about the YAML (e.g. "routes[2].via" and the line of that value).
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "config/load.hpp"
+#include "config/rules.hpp"
+
+namespace sluice::config {
+
+namespace {
+
+const char* family_name(const IpAddr& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
+unsigned max_len(const IpAddr& a) { return a.is_v4() ? 32 : 128; }
+
+bool is_link_local6(const IpAddr& a) { return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80; }
+
+// Empty when a may be a host address on a link; else what it is instead.
+std::string non_unicast_reason(const IpAddr& a) {
+    if (a.is_v4()) {
+        uint32_t v = a.v4_host();
+        if (v == 0) return "is the unspecified address";
+        if (v == 0xffffffffu) return "is the limited broadcast address";
+        if ((v >> 24) == 0) return "is in 0.0.0.0/8 (\"this network\")";
+        if ((v >> 24) == 127) return "is a loopback address (127.0.0.0/8)";
+        if ((v >> 28) == 0xe) return "is a multicast address (224.0.0.0/4)";
+        if ((v >> 28) == 0xf) return "is in the reserved block 240.0.0.0/4";
+        return {};
+    }
+    bool zero_prefix = std::all_of(a.bytes.begin(), a.bytes.begin() + 15, [](uint8_t b) { return b == 0; });
+    if (zero_prefix && a.bytes[15] == 0) return "is the unspecified address";
+    if (zero_prefix && a.bytes[15] == 1) return "is the loopback address";
+    if (a.bytes[0] == 0xff) return "is a multicast address (ff00::/8)";
+    return {};
+}
+
+// For IPv4 subnets of /30 and shorter: "network" or "broadcast" when a is
+// that address of p (p must contain a), else empty.
+std::string v4_edge(const Prefix& p, const IpAddr& a) {
+    if (!a.is_v4() || p.len > 30) return {};
+    uint32_t host_mask = p.len == 0 ? ~0u : (~0u >> p.len);
+    uint32_t v = a.v4_host();
+    if ((v & host_mask) == 0) return "network";
+    if ((v & host_mask) == host_mask) return "broadcast";
+    return {};
+}
+
+bool mac_zero(const MacAddr& m) {
+    return std::all_of(m.begin(), m.end(), [](uint8_t b) { return b == 0; });
+}
+bool mac_multicast(const MacAddr& m) { return (m[0] & 1) != 0; }
+
+// "expected a unicast MAC ..." or empty.
+std::string mac_problem(const MacAddr& m) {
+    if (mac_zero(m)) return "expected a unicast MAC address, got 00:00:00:00:00:00 (all zero)";
+    if (mac_multicast(m))
+        return "expected a unicast MAC address (lowest bit of the first byte clear), got " + to_string(m) +
+               (m == MacAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} ? " (broadcast)" : " (multicast)");
+    return {};
+}
+
+bool valid_port_name(const std::string& n) {
+    if (n.empty() || n.size() > rules::kMaxNameLen) return false;
+    return std::all_of(n.begin(), n.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+std::string at_line(const SourceMark& m) { return m.line > 0 ? ", line " + std::to_string(m.line) : std::string(); }
+
+// Usable interface address: valid length, unicast, not link-local.
+bool usable_interface_address(const Prefix& a) {
+    return a.len >= 1 && a.len <= max_len(a.addr) && non_unicast_reason(a.addr).empty() && !is_link_local6(a.addr) &&
+           v4_edge(a, a.addr).empty();
+}
+
+struct Connected {
+    size_t port;
+    size_t index;  // in ports[port].addresses
+    Prefix net;    // network_of(address)
+};
+
+class Validator {
+public:
+    explicit Validator(const Config& c) : cfg_(c) {}
+
+    std::vector<ConfigError> run() {
+        globals();
+        ports();
+        routes();
+        neighbors();
+        return std::move(errs_);
+    }
+
+private:
+    void err(const SourceMark& m, std::string field, std::string msg) {
+        ConfigError e;
+        e.file = cfg_.source.empty() ? "<config>" : cfg_.source;
+        e.line = m.line;
+        e.column = m.column;
+        e.field = std::move(field);
+        e.message = std::move(msg);
+        errs_.push_back(std::move(e));
+    }
+
+    void range(const rules::Range& r, uint64_t v, const std::string& field, const SourceMark& m = {}) {
+        if (!r.ok(v)) err(m, field, std::string("expected ") + r.text + ", got " + std::to_string(v));
+    }
+
+    void globals() {
+        range(rules::kMbufs, cfg_.mbufs, "mbufs");
+        range(rules::kMbufCache, cfg_.mbuf_cache, "mbuf_cache");
+        range(rules::kBurst, cfg_.workers.burst, "workers.burst");
+        const IdleBackoff& b = cfg_.workers.idle;
+        if (b.sleep_after < b.pause_after)
+            err({}, "workers.idle_backoff.sleep_after",
+                "expected sleep_after >= pause_after (" + std::to_string(b.pause_after) + "), got " +
+                    std::to_string(b.sleep_after));
+        const NeighborConfig& n = cfg_.neighbor;
+        range(rules::kNeighborCapacity, n.capacity, "neighbor.capacity");
+        range(rules::kPositiveU32, n.reachable_ms, "neighbor.reachable_ms");
+        range(rules::kPositiveU32, n.retrans_ms, "neighbor.retrans_ms");
+        range(rules::kPositiveU32, n.max_probes, "neighbor.max_probes");
+        range(rules::kPositiveU32, cfg_.icmp.burst, "icmp.burst");
+    }
+
+    const PortConfig* find_port(const std::string& name, size_t* index = nullptr) const {
+        auto it = port_index_.find(name);
+        if (it == port_index_.end()) return nullptr;
+        if (index) *index = it->second;
+        return &cfg_.ports[it->second];
+    }
+
+    std::string port_list() const {
+        std::string s;
+        for (const auto& p : cfg_.ports) {
+            if (!valid_port_name(p.name)) continue;
+            if (!s.empty()) s += ", ";
+            s += p.name;
+        }
+        return s.empty() ? "(none)" : s;
+    }
+
+    std::string unknown_port(const std::string& name) const {
+        return "unknown port \"" + name + "\"; defined ports: " + port_list();
+    }
+
+    // "198.18.1.0/24, 198.18.5.0/24" for one port and family, or a phrase.
+    std::string subnets_of(size_t port, const IpAddr& family) const {
+        std::string s;
+        for (const auto& c : connected_) {
+            if (c.port != port || c.net.addr.family != family.family) continue;
+            if (!s.empty()) s += ", ";
+            s += to_string(c.net);
+        }
+        if (s.empty()) return cfg_.ports[port].name + " has no " + family_name(family) + " address";
+        return cfg_.ports[port].name + " has " + s;
+    }
+
+    const Connected* connected_in(size_t port, const IpAddr& a) const {
+        for (const auto& c : connected_)
+            if (c.port == port && contains(c.net, a)) return &c;
+        return nullptr;
+    }
+    const Connected* connected_any(const IpAddr& a) const {
+        for (const auto& c : connected_)
+            if (contains(c.net, a)) return &c;
+        return nullptr;
+    }
+
+    // "(ports[0].addresses[1] on port p0)" when a is one of ours, else empty.
+    std::string own_address(const IpAddr& a) const {
+        auto it = own_.find(a);
+        if (it == own_.end()) return {};
+        return "ports[" + std::to_string(it->second.first) + "].addresses[" + std::to_string(it->second.second) +
+               "] on port " + cfg_.ports[it->second.first].name;
+    }
+
+    void ports() {
+        const auto& ps = cfg_.ports;
+        if (ps.empty())
+            err({}, "ports", "at least one port is required; add a \"ports:\" list with a name and a device per port");
+        if (ps.size() > rules::kMaxPorts)
+            err(ps[rules::kMaxPorts].mark, "ports",
+                "expected at most " + std::to_string(rules::kMaxPorts) + " ports, got " + std::to_string(ps.size()));
+
+        std::map<std::string, size_t> devices;
+        std::map<MacAddr, size_t> macs;
+        for (size_t i = 0; i < ps.size(); ++i) {
+            const PortConfig& p = ps[i];
+            const std::string P = "ports[" + std::to_string(i) + "]";
+
+            if (!valid_port_name(p.name)) {
+                err(p.mark, P + ".name",
+                    "expected a name of 1..15 characters from a-z, 0-9, '_' and '-', got \"" + p.name + "\"");
+            } else if (auto [it, fresh] = port_index_.emplace(p.name, i); !fresh) {
+                err(p.mark, P + ".name",
+                    "duplicate port name \"" + p.name + "\" (first at ports[" + std::to_string(it->second) + "]" +
+                        at_line(ps[it->second].mark) + ")");
+            }
+
+            if (p.device.empty()) {
+                err(p.mark, P + ".device",
+                    "expected a DPDK device name or devargs string such as 0000:01:00.0 or net_tap0,iface=sl0, "
+                    "got an empty string");
+            } else if (p.device.find_first_of(" \t\r\n") != std::string::npos) {
+                err(p.mark, P + ".device", "expected a DPDK device string without spaces, got \"" + p.device + "\"");
+            } else {
+                // "net_tap0,iface=a" and "net_tap0,iface=b" are the same device.
+                std::string dev = p.device.substr(0, p.device.find(','));
+                if (auto [it, fresh] = devices.emplace(dev, i); !fresh)
+                    err(p.mark, P + ".device",
+                        "device \"" + dev + "\" is already used by ports[" + std::to_string(it->second) + "] (" +
+                            ps[it->second].name + at_line(ps[it->second].mark) + ")");
+            }
+
+            range(rules::kRxQueues, p.rx_queues, P + ".rx_queues", p.mark);
+            range(rules::kDesc, p.rx_desc, P + ".rx_desc", p.mark);
+            range(rules::kDesc, p.tx_desc, P + ".tx_desc", p.mark);
+            range(rules::kMtu, p.mtu, P + ".mtu", p.mark);
+
+            if (p.mac) {
+                if (auto m = mac_problem(*p.mac); !m.empty()) {
+                    err(p.mark, P + ".mac", m);
+                } else if (auto [it, fresh] = macs.emplace(*p.mac, i); !fresh) {
+                    err(p.mark, P + ".mac",
+                        "MAC " + to_string(*p.mac) + " is already used by ports[" + std::to_string(it->second) +
+                            "] (" + ps[it->second].name + ")");
+                }
+            }
+
+            bool has_v6 = false;
+            if (p.addresses.size() > rules::kMaxAddressesPerPort)
+                err(p.mark, P + ".addresses",
+                    "expected at most " + std::to_string(rules::kMaxAddressesPerPort) + " addresses per port, got " +
+                        std::to_string(p.addresses.size()));
+            size_t n = std::min(p.addresses.size(), rules::kMaxAddressesPerPort);
+            for (size_t j = 0; j < n; ++j) {
+                const Prefix& a = p.addresses[j];
+                has_v6 |= a.addr.is_v6();
+                address(i, j, a, P + ".addresses[" + std::to_string(j) + "]");
+            }
+            if (has_v6 && rules::kMtu.ok(p.mtu) && p.mtu < rules::kMinIpv6Mtu)
+                err(p.mark, P + ".mtu",
+                    "a port with an IPv6 address needs mtu >= 1280 (RFC 8200), got " + std::to_string(p.mtu));
+        }
+    }
+
+    void address(size_t i, size_t j, const Prefix& a, const std::string& A) {
+        const PortConfig& p = cfg_.ports[i];
+        const std::string text = to_string(a);
+        if (a.len < 1 || a.len > max_len(a.addr)) {
+            err(p.mark, A,
+                std::string("expected a prefix length 1..") + std::to_string(max_len(a.addr)) + " for an " +
+                    family_name(a.addr) + " interface address, got " + text);
+            return;
+        }
+        if (auto r = non_unicast_reason(a.addr); !r.empty()) {
+            err(p.mark, A, "interface address " + to_string(a.addr) + " " + r + "; expected a unicast address");
+            return;
+        }
+        if (is_link_local6(a.addr)) {
+            err(p.mark, A,
+                "link-local address " + text +
+                    ": the fe80::/64 address is derived from the port's MAC; configure global addresses only");
+            return;
+        }
+        Prefix net = network_of(a);
+        if (auto e = v4_edge(a, a.addr); !e.empty()) {
+            err(p.mark, A,
+                to_string(a.addr) + " is the " + e + " address of " + to_string(net) + "; expected a host address such as " +
+                    to_string(IpAddr::from_v4_host(net.addr.v4_host() + 1)) + "/" + std::to_string(a.len));
+            return;
+        }
+        if (auto [it, fresh] = own_.emplace(a.addr, std::make_pair(i, j)); !fresh) {
+            err(p.mark, A,
+                "address " + to_string(a.addr) + " is already configured at ports[" + std::to_string(it->second.first) +
+                    "].addresses[" + std::to_string(it->second.second) + "]");
+            return;
+        }
+        for (const auto& c : connected_) {
+            if (c.port == i || c.net.addr.family != a.addr.family) continue;
+            if (contains(c.net, net.addr) || contains(net, c.net.addr)) {
+                err(p.mark, A,
+                    "subnet " + to_string(net) + " overlaps " + to_string(c.net) + " of port " +
+                        cfg_.ports[c.port].name + " (ports[" + std::to_string(c.port) + "].addresses[" +
+                        std::to_string(c.index) + "]); each port needs its own subnet");
+                return;
+            }
+        }
+        connected_.push_back({i, j, net});
+    }
+
+    void routes() {
+        using Key = std::tuple<IpAddr::Family, std::array<uint8_t, 16>, uint8_t>;
+        std::map<Key, size_t> seen;
+        for (size_t i = 0; i < cfg_.routes.size(); ++i) {
+            const Route& r = cfg_.routes[i];
+            const std::string R = "routes[" + std::to_string(i) + "]";
+            const IpAddr& fam = r.prefix.addr;
+            if (r.prefix.len > max_len(fam)) {
+                err(r.mark, R + ".prefix",
+                    std::string("expected an ") + family_name(fam) + " prefix length 0.." +
+                        std::to_string(max_len(fam)) + ", got " + std::to_string(r.prefix.len));
+            } else if (Prefix net = network_of(r.prefix); !(net == r.prefix)) {
+                err(r.mark, R + ".prefix",
+                    "host bits are set in " + to_string(r.prefix) + "; did you mean " + to_string(net) + "?");
+            } else if (auto [it, fresh] = seen.emplace(Key{fam.family, fam.bytes, r.prefix.len}, i); !fresh) {
+                err(r.mark, R + ".prefix",
+                    "duplicate route for " + to_string(r.prefix) + " (first at routes[" + std::to_string(it->second) +
+                        "]" + at_line(cfg_.routes[it->second].mark) + ")");
+            }
+
+            if (r.nexthops.empty()) {
+                err(r.mark, R, "route has no next hop; add via: <gateway>, port: <name>, or a nexthops: list");
+                continue;
+            }
+            if (r.nexthops.size() > rules::kMaxEcmp)
+                err(r.mark, R + ".nexthops",
+                    "expected at most " + std::to_string(rules::kMaxEcmp) + " next hops in an ECMP group, got " +
+                        std::to_string(r.nexthops.size()));
+
+            std::set<std::pair<std::optional<IpAddr>, std::string>> members;
+            for (size_t j = 0; j < r.nexthops.size(); ++j) {
+                std::string port;
+                const std::string H = R + ".nexthops[" + std::to_string(j) + "]";
+                if (!nexthop(r, r.nexthops[j], H, &port)) continue;
+                const NextHop& h = r.nexthops[j];
+                if (!members.emplace(h.via, port).second) {
+                    err(r.mark, H,
+                        h.via ? "duplicate next hop " + to_string(*h.via) + " on port " + port + " in this route"
+                              : "duplicate on-link next hop on port " + port + " in this route");
+                }
+            }
+        }
+    }
+
+    // Checks one next hop; on success sets *port to its egress port.
+    bool nexthop(const Route& r, const NextHop& h, const std::string& H, std::string* port) {
+        if (!h.via && h.port.empty()) {
+            err(r.mark, H, "a next hop needs via (a gateway address), port (on-link egress port), or both");
+            return false;
+        }
+        size_t named = 0;
+        bool have_port = !h.port.empty();
+        if (have_port && !find_port(h.port, &named)) {
+            err(r.mark, H + ".port", unknown_port(h.port));
+            return false;
+        }
+        *port = h.port;
+        if (!h.via) return true;
+
+        const IpAddr& g = *h.via;
+        const std::string V = H + ".via";
+        const std::string gs = to_string(g);
+        if (g.family != r.prefix.addr.family) {
+            err(r.mark, V,
+                "gateway " + gs + " is " + family_name(g) + " but the route prefix " + to_string(r.prefix) + " is " +
+                    family_name(r.prefix.addr) + "; a next hop must be of the prefix's family");
+            return false;
+        }
+        if (auto why = non_unicast_reason(g); !why.empty()) {
+            err(r.mark, V, "gateway " + gs + " " + why + "; expected a unicast address");
+            return false;
+        }
+        if (auto own = own_address(g); !own.empty()) {
+            err(r.mark, V, "gateway " + gs + " is this router's own address (" + own + ")");
+            return false;
+        }
+        if (is_link_local6(g)) {
+            if (!have_port) {
+                err(r.mark, V, "link-local gateway " + gs + " needs a port (it is valid on every link); add port: <name>");
+                return false;
+            }
+            return true;
+        }
+        const Connected* c = nullptr;
+        if (have_port) {
+            c = connected_in(named, g);
+            if (!c) {
+                std::string msg = "gateway " + gs + " is not in a connected subnet of port " + h.port + " (" +
+                                  subnets_of(named, g) + ")";
+                if (const Connected* other = connected_any(g))
+                    msg += "; it is in " + to_string(other->net) + " of port " + cfg_.ports[other->port].name;
+                err(r.mark, V, msg);
+                return false;
+            }
+        } else {
+            c = connected_any(g);
+            if (!c) {
+                std::string list;
+                for (const auto& k : connected_) {
+                    if (k.net.addr.family != g.family) continue;
+                    if (!list.empty()) list += ", ";
+                    list += to_string(k.net) + " on " + cfg_.ports[k.port].name;
+                }
+                err(r.mark, V,
+                    "gateway " + gs + " is not in any port's connected subnet (" +
+                        (list.empty() ? std::string("no port has an ") + family_name(g) + " address"
+                                      : family_name(g) + " subnets: " + list) +
+                        "); a gateway must be directly connected");
+                return false;
+            }
+            *port = cfg_.ports[c->port].name;
+        }
+        if (auto e = v4_edge(c->net, g); !e.empty()) {
+            err(r.mark, V, "gateway " + gs + " is the " + e + " address of " + to_string(c->net));
+            return false;
+        }
+        return true;
+    }
+
+    void neighbors() {
+        std::map<std::pair<std::string, IpAddr>, size_t> seen;
+        for (size_t i = 0; i < cfg_.neighbors.size(); ++i) {
+            const StaticNeighbor& n = cfg_.neighbors[i];
+            const std::string N = "neighbors[" + std::to_string(i) + "]";
+            const std::string as = to_string(n.address);
+            size_t port = 0;
+            bool port_ok = find_port(n.port, &port) != nullptr;
+            if (!port_ok) err(n.mark, N + ".port", unknown_port(n.port));
+
+            if (auto why = non_unicast_reason(n.address); !why.empty()) {
+                err(n.mark, N + ".address", as + " " + why + "; expected a unicast address");
+            } else if (auto own = own_address(n.address); !own.empty()) {
+                err(n.mark, N + ".address", as + " is this router's own address (" + own + ")");
+            } else if (port_ok && !is_link_local6(n.address)) {
+                const Connected* c = connected_in(port, n.address);
+                if (!c) {
+                    err(n.mark, N + ".address",
+                        as + " is not in a connected subnet of port " + n.port + " (" + subnets_of(port, n.address) +
+                            ")");
+                } else if (auto e = v4_edge(c->net, n.address); !e.empty()) {
+                    err(n.mark, N + ".address", as + " is the " + e + " address of " + to_string(c->net));
+                }
+            }
+
+            if (auto m = mac_problem(n.mac); !m.empty()) err(n.mark, N + ".mac", m);
+
+            if (port_ok) {
+                if (auto [it, fresh] = seen.emplace(std::make_pair(n.port, n.address), i); !fresh)
+                    err(n.mark, N,
+                        "duplicate static neighbor " + as + " on port " + n.port + " (first at neighbors[" +
+                            std::to_string(it->second) + "]" + at_line(cfg_.neighbors[it->second].mark) + ")");
+            }
+        }
+    }
+
+    const Config& cfg_;
+    std::vector<ConfigError> errs_;
+    std::map<std::string, size_t> port_index_;              // valid, unique names
+    std::map<IpAddr, std::pair<size_t, size_t>> own_;       // our addresses -> (port, index)
+    std::vector<Connected> connected_;                      // usable connected subnets
+};
+
+}  // namespace
+
+namespace rules {
+
+std::string connected_port_for(const Config& cfg, const IpAddr& a) {
+    if (is_link_local6(a)) return {};
+    for (const auto& p : cfg.ports)
+        for (const auto& addr : p.addresses)
+            if (usable_interface_address(addr) && contains(addr, a)) return p.name;
+    return {};
+}
+
+}  // namespace rules
+
+std::vector<ConfigError> validate(const Config& cfg) {
+    try {
+        return Validator(cfg).run();
+    } catch (const std::exception& e) {  // std::bad_alloc: never throw out of the API
+        ConfigError err;
+        err.file = cfg.source.empty() ? "<config>" : cfg.source;
+        err.message = std::string("internal error while validating: ") + e.what();
+        return {err};
+    }
+}
+
+}  // namespace sluice::config

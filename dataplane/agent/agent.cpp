@@ -1,0 +1,91 @@
+#include "dataplane/agent/agent.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "config/load.hpp"
+
+namespace sluice::dp {
+
+namespace {
+
+nbr::Params fsm_params(const config::NeighborConfig& n) {
+    return nbr::Params{uint64_t(n.reachable_ms) * 1000000, uint64_t(n.retrans_ms) * 1000000,
+                       uint64_t(n.gc_ms) * 1000000, n.max_probes};
+}
+
+constexpr uint64_t kTimerScanNs = 10'000'000;   // neighbor timers every 10 ms
+constexpr uint64_t kViewEveryNs = 500'000'000;  // telemetry neighbor view refresh
+constexpr unsigned kAgentBurst = 64;
+
+}  // namespace
+
+Agent::Agent(Shared& sh, std::shared_ptr<const config::Config> cfg)
+    : sh_(sh),
+      cfg_(cfg),
+      c_(*sh.cores.back()),
+      fsm_(fsm_params(cfg->neighbor)),
+      pending_(sh.neighbors->capacity(), cfg->neighbor.max_pending),
+      icmp_bucket_(cfg->icmp.rate_pps, cfg->icmp.burst),
+      meta_(sh.neighbors->capacity()) {}
+
+Agent::~Agent() = default;
+
+uint64_t Agent::now_ns() const {
+    return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count());
+}
+
+bool Agent::start(std::string* error) {
+    if (!build_and_publish(cfg_, error)) return false;
+    source_ = cfg_->source;
+    publish_neighbor_view();
+    return true;
+}
+
+void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload_flag) {
+    rte_mbuf* pkts[kAgentBurst];
+    uint64_t next_view = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        unsigned work = 0;
+        for (rte_ring* r : sh_.punt_rings) {
+            unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kAgentBurst, nullptr);
+            for (unsigned i = 0; i < n; ++i) handle(pkts[i]);
+            work += n;
+        }
+        uint64_t now = now_ns();
+        if (reload_flag.exchange(false)) reload();
+        if (now >= next_timer_scan_) {
+            neighbor_timers(now);
+            next_timer_scan_ = now + kTimerScanNs;
+        }
+        if (now >= next_view) {
+            publish_neighbor_view();
+            next_view = now + kViewEveryNs;
+        }
+        sh_.rcu->reclaim();
+        // The agent shares its core with the OS and telemetry: back off
+        // when there is nothing to do (slow-path latency stays ~50 us).
+        if (work == 0) rte_delay_us_sleep(50);
+    }
+}
+
+void Agent::drain_all() {
+    rte_mbuf* m = nullptr;
+    for (rte_ring* r : sh_.punt_rings)
+        while (rte_ring_sc_dequeue(r, reinterpret_cast<void**>(&m)) == 0) drop(m, DropReason::shutdown);
+    for (uint32_t s = 0; s < sh_.neighbors->capacity(); ++s)
+        pending_.drain(s, [&](rte_mbuf* p) { drop(p, DropReason::shutdown); });
+}
+
+std::string Agent::config_source() {
+    std::lock_guard<std::mutex> g(view_mu_);
+    return source_;
+}
+
+}  // namespace sluice::dp

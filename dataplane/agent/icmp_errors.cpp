@@ -1,0 +1,103 @@
+// ICMP errors for transit packets the workers could not forward: time
+// exceeded (RFC 792, RFC 1812 5.3.1; RFC 4443 3.3), destination unreachable
+// for no route (RFC 1812 5.2.7.1; RFC 4443 3.1), fragmentation needed /
+// packet too big (RFC 1191, RFC 4443 3.2). Sent from the address of the
+// interface the packet arrived on, so traceroute shows that hop; rate
+// limited by one token bucket (RFC 1812 4.3.2.8, RFC 4443 2.4(f)).
+#include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/agent/agent.hpp"
+#include "dataplane/pkt/icmp.hpp"
+#include "dataplane/pkt/validate.hpp"
+
+namespace sluice::dp {
+
+namespace {
+constexpr uint16_t kEthHdr = 14;
+}
+
+uint16_t Agent::egress_mtu(const rte_mbuf* m) {
+    const Snapshot* s = sh_.snapshot->get();
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
+    uint32_t avail = m->data_len - kEthHdr;
+    bool v6 = (ip[0] >> 4) == 6;
+    uint64_t nhv;
+    if (v6) {
+        nhv = s->lookup6(ip + 24);
+    } else {
+        uint32_t d;
+        std::memcpy(&d, ip + 16, 4);
+        nhv = s->lookup4(rte_be_to_cpu_32(d));
+    }
+    uint32_t idx = nh_index(nhv);
+    if (nh_kind(nhv) == NhKind::group)
+        idx = s->group_members[ecmp_pick(s->groups[idx],
+                                         v6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail))];
+    else if (nh_kind(nhv) != NhKind::single)
+        return v6 ? 1280 : 576;
+    return s->nexthops[idx].mtu;
+}
+
+void Agent::icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, uint32_t rest) {
+    const Snapshot* s = sh_.snapshot->get();
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
+    size_t len = m->data_len - kEthHdr;
+    if (v6 ? !pkt::icmp6_error_allowed(ip, len) : !pkt::icmp4_error_allowed(ip, len)) return;
+    const uint8_t* src = v6 ? s->source_address6(m->port) : s->source_address4(m->port);
+    if (!src) return;
+    if (!icmp_bucket_.try_take(now_ns())) {
+        bump(icmp_.rate_limited);
+        return;
+    }
+    rte_mbuf* n = alloc();
+    if (!n) return;
+    uint8_t* out = rte_pktmbuf_mtod_offset(n, uint8_t*, kEthHdr);
+    size_t cap = rte_pktmbuf_tailroom(n) - kEthHdr;
+    size_t plen = v6 ? pkt::build_icmp6_error(out, cap, ip, len, src, type, code, rest)
+                     : pkt::build_icmp4_error(out, cap, ip, len, src, type, code, rest);
+    if (plen == 0) {
+        rte_pktmbuf_free(n);
+        return;
+    }
+    n->data_len = uint16_t(kEthHdr + plen);
+    n->pkt_len = n->data_len;
+    n->port = m->port;  // link-local replies leave by the ingress port
+    bump(v6 ? icmp_.v6_sent[type] : icmp_.v4_sent[type]);
+    route_and_send(n, false);
+}
+
+void Agent::icmp_error(rte_mbuf* m, Punt why) {
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
+    bool v6 = (ip[0] >> 4) == 6;
+    DropReason reason = DropReason::none;
+    switch (why) {
+    case Punt::ttl:
+        reason = v6 ? DropReason::ipv6_hop_limit_exceeded : DropReason::ipv4_ttl_exceeded;
+        icmp_send(m, v6, v6 ? 3 : 11, 0, 0);
+        break;
+    case Punt::no_route:
+        reason = v6 ? DropReason::ipv6_no_route : DropReason::ipv4_no_route;
+        icmp_send(m, v6, v6 ? 1 : 3, 0, 0);
+        break;
+    case Punt::too_big: {
+        reason = v6 ? DropReason::ipv6_too_big : DropReason::ipv4_frag_needed;
+        uint16_t mtu = egress_mtu(m);
+        // No fragmentation here: IPv4 without DF is dropped too, counted
+        // under the same reason (documented in docs/architecture.md).
+        if (v6)
+            icmp_send(m, true, 2, 0, mtu);
+        else if (ip[6] & 0x40)
+            icmp_send(m, false, 3, 4, mtu);
+        break;
+    }
+    default:
+        reason = DropReason::local_unsupported;
+        break;
+    }
+    drop(m, reason);
+}
+
+}  // namespace sluice::dp

@@ -1,0 +1,21 @@
+// DPDK telemetry commands (/sluice/...), readable with dpdk-telemetry.py
+// while the data plane runs, and the text view of the same counters.
+#pragma once
+
+#include <string>
+
+namespace sluice::dp {
+
+struct Shared;
+class Agent;
+
+// rte_telemetry callbacks take no context argument, so the registered
+// commands read the one running instance through a pointer set here once
+// at start-up (and cleared before shutdown).
+void telemetry_register(Shared* sh, Agent* agent);
+void telemetry_unregister();
+
+// Counters as a readable table (live view, final counters at exit).
+std::string render_stats(const Shared& sh, Agent& agent);
+
+}  // namespace sluice::dp

@@ -1,0 +1,42 @@
+// The forwarding stage over one burst: parse and validate (RFC 1812 /
+// RFC 8200), one bulk FIB lookup per family, one bulk neighbor lookup for
+// on-link destinations, then rewrite. It only decides: the caller transmits,
+// punts and frees, so tests can drive it with hand-made mbufs.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/fib/snapshot.hpp"
+#include "dataplane/neighbor/table.hpp"
+
+struct rte_mbuf;
+
+namespace sluice::dp {
+
+inline constexpr uint16_t kMaxBurst = 256;
+
+struct BurstResult {
+    // Packets ready to send, per egress port (ports listed in `ports_used`).
+    uint16_t tx_count[kMaxPorts] = {};
+    rte_mbuf* tx[kMaxPorts][kMaxBurst];
+    uint16_t ports_used[kMaxPorts];
+    uint16_t n_ports_used = 0;
+    // Packets for the agent, reason set with set_punt().
+    rte_mbuf* punt[kMaxBurst];
+    uint16_t n_punt = 0;
+    // Packets to free; their reason is already counted.
+    rte_mbuf* drop[kMaxBurst];
+    uint16_t n_drop = 0;
+
+    void clear() {
+        for (uint16_t i = 0; i < n_ports_used; ++i) tx_count[ports_used[i]] = 0;
+        n_ports_used = n_punt = n_drop = 0;
+    }
+};
+
+// n <= kMaxBurst. `res` must be clear() on entry.
+void forward_burst(const Snapshot& snap, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n,
+                   BurstResult& res, CoreCounters& counters);
+
+}  // namespace sluice::dp

@@ -1,0 +1,89 @@
+#include "dataplane/worker/worker.hpp"
+
+#include <memory>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "dataplane/worker/forward.hpp"
+
+namespace sluice::dp {
+
+namespace {
+
+void flush(const WorkerSetup& w, BurstResult& r) {
+    CoreCounters& c = *w.counters;
+    for (uint16_t i = 0; i < r.n_ports_used; ++i) {
+        uint16_t port = r.ports_used[i];
+        uint16_t cnt = r.tx_count[port];
+        uint16_t sent = rte_eth_tx_burst(port, uint16_t(w.id), r.tx[port], cnt);
+        bump(c.tx[port], sent);
+        if (sent < cnt) {
+            c.drop(DropReason::tx_full, cnt - sent);
+            rte_pktmbuf_free_bulk(&r.tx[port][sent], cnt - sent);
+        }
+    }
+    if (r.n_punt) {
+        unsigned q = rte_ring_sp_enqueue_burst(w.punt_ring, reinterpret_cast<void* const*>(r.punt), r.n_punt, nullptr);
+        bump(c.punted, q);
+        if (q < r.n_punt) {
+            c.drop(DropReason::punt_ring_full, r.n_punt - q);
+            rte_pktmbuf_free_bulk(&r.punt[q], r.n_punt - q);
+        }
+    }
+    if (r.n_drop) rte_pktmbuf_free_bulk(r.drop, r.n_drop);
+    r.clear();
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+    const WorkerSetup& w = *static_cast<const WorkerSetup*>(arg);
+    CoreCounters& c = *w.counters;
+    // Allocated once, before the loop: the loop itself never allocates.
+    auto res = std::make_unique<BurstResult>();
+    rte_mbuf* pkts[kMaxBurst];
+    uint32_t empty_polls = 0;
+
+    w.rcu->register_reader(w.id);
+    while (!w.stop->load(std::memory_order_relaxed)) {
+        const Snapshot* snap = w.snapshot->get();
+        uint32_t got = 0;
+        for (const RxQueueRef& q : w.rx) {
+            uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, w.burst);
+            if (n == 0) continue;
+            got += n;
+            bump(c.rx[q.port], n);
+            bump(w.queue_counters[q.port][q.queue].rx, n);
+            forward_burst(*snap, *w.neighbors, pkts, n, *res, c);
+            flush(w, *res);
+        }
+        w.rcu->quiescent(w.id);
+        bump(c.polls);
+        if (got) {
+            empty_polls = 0;
+            continue;
+        }
+        bump(c.idle_polls);
+        // Idle back-off (as l3fwd-power / VPP adaptive mode): pause after a
+        // run of empty polls, sleep after a longer one. Off on dedicated
+        // cores; needed where the worker shares a core.
+        if (!w.idle.enabled) continue;
+        ++empty_polls;
+        if (empty_polls >= w.idle.sleep_after) {
+            w.rcu->offline(w.id);
+            rte_delay_us_sleep(w.idle.sleep_us);
+            w.rcu->online(w.id);
+            bump(c.sleeps);
+        } else if (empty_polls >= w.idle.pause_after) {
+            rte_pause();
+        }
+    }
+    w.rcu->unregister_reader(w.id);
+    return 0;
+}
+
+}  // namespace sluice::dp

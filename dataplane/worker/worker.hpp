@@ -1,0 +1,42 @@
+// A worker lcore: polls its RX queues, runs forward_burst, transmits on its
+// own TX queue of every port, punts to the agent over its own ring, and
+// reports an RCU quiescent state once per loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "config/model.hpp"
+#include "dataplane/counters.hpp"
+#include "dataplane/fib/snapshot.hpp"
+#include "dataplane/neighbor/table.hpp"
+#include "dataplane/rcu/domain.hpp"
+
+struct rte_ring;
+
+namespace sluice::dp {
+
+struct RxQueueRef {
+    uint16_t port;
+    uint16_t queue;
+};
+
+struct WorkerSetup {
+    uint32_t id = 0;                    // RCU reader id and TX queue index
+    std::vector<RxQueueRef> rx;
+    uint16_t burst = 32;
+    config::IdleBackoff idle;
+    CoreCounters* counters = nullptr;
+    QueueCounters (*queue_counters)[kMaxQueuesPerPort] = nullptr;  // [port][queue]
+    const Published<Snapshot>* snapshot = nullptr;
+    const NeighborTable* neighbors = nullptr;
+    RcuDomain* rcu = nullptr;
+    rte_ring* punt_ring = nullptr;
+    const std::atomic<bool>* stop = nullptr;
+};
+
+// lcore entry point; arg is a WorkerSetup*.
+int worker_main(void* arg);
+
+}  // namespace sluice::dp

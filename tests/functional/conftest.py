@@ -1,0 +1,87 @@
+"""Fixtures for the functional tests: a data plane on net_tap ports with
+kernel hosts in network namespaces (see lab.py). Everything created here is
+removed by finalizers, also when a test fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import lab  # noqa: E402
+
+# Static neighbor used by the neighbor test; lives on port b, never answers.
+STATIC_NEIGHBOR = {"address": "198.18.2.99", "mac": "02:5e:00:00:99:99", "port": "b"}
+STATIC_NEIGHBOR6 = {"address": "2001:db8:2::99", "mac": "02:5e:00:00:99:66", "port": "b"}
+
+
+def _require_root():
+    if os.geteuid() != 0:
+        pytest.fail("functional tests need root (network namespaces, tap devices)")
+    for tool in ("ip", "ping", "curl", "traceroute"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} not installed: run tests/lab/install-deps.sh")
+
+
+def pytest_sessionstart(session):
+    if os.geteuid() == 0:
+        removed = lab.cleanup_stale()
+        if removed:
+            print(f"removed stale namespaces: {removed}")
+
+
+@pytest.fixture(scope="session")
+def dp_binary() -> Path:
+    _require_root()
+    b = lab.binary_path()
+    if not b.exists():
+        pytest.fail(f"data plane binary missing: {b} (build with tests/lab/build.sh)")
+    return b
+
+
+def _make_lab(request, tag: str, **kw) -> lab.Lab:
+    the_lab = lab.Lab(tag=tag, **kw)
+    request.addfinalizer(the_lab.close)
+    try:
+        the_lab.start()
+    except lab.LabError as e:
+        pytest.fail(f"lab did not start: {e}{the_lab.describe()}")
+    return the_lab
+
+
+@pytest.fixture(scope="module")
+def router(request, dp_binary) -> lab.Lab:
+    """Two hosts, a and b, one static neighbor; shared by the read-mostly tests."""
+    return _make_lab(request, "m", hosts=2, binary=dp_binary,
+                     neighbors=[STATIC_NEIGHBOR, STATIC_NEIGHBOR6])
+
+
+@pytest.fixture
+def router3(request, dp_binary):
+    """Factory for a fresh three-host lab (reload tests change its config)."""
+    labs = []
+
+    def make(tag: str, routes=(), neighbors=()) -> lab.Lab:
+        labs.append(tag)
+        return _make_lab(request, tag, hosts=3, binary=dp_binary, routes=routes,
+                         neighbors=neighbors)
+
+    return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the data plane's recent output to the report."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or rep.passed:
+        return
+    for name in ("router",):
+        the_lab = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+        if isinstance(the_lab, lab.Lab):
+            rep.sections.append((f"data plane output ({name})", the_lab.describe()))
