@@ -139,8 +139,10 @@ private:
 
     std::string port_list() const {
         std::string s;
-        for (const auto& p : cfg_.ports) {
-            if (!valid_port_name(p.name)) continue;
+        for (size_t i = 0; i < cfg_.ports.size(); ++i) {
+            const PortConfig& p = cfg_.ports[i];
+            auto it = port_index_.find(p.name);
+            if (it == port_index_.end() || it->second != i) continue;
             if (!s.empty()) s += ", ";
             s += p.name;
         }
@@ -403,7 +405,7 @@ private:
                 err(r.mark, V,
                     "gateway " + gs + " is not in any port's connected subnet (" +
                         (list.empty() ? std::string("no port has an ") + family_name(g) + " address"
-                                      : family_name(g) + " subnets: " + list) +
+                                      : std::string(family_name(g)) + " subnets: " + list) +
                         "); a gateway must be directly connected");
                 return false;
             }

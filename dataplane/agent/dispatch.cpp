@@ -6,6 +6,7 @@
 #include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
+#include "config/load.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/arp.hpp"
 #include "dataplane/pkt/icmp.hpp"

@@ -11,6 +11,7 @@
 
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/icmp.hpp"
+#include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 
 namespace sluice::dp {

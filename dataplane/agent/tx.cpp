@@ -7,6 +7,7 @@
 
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/checksum.hpp"
+#include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 
 namespace sluice::dp {

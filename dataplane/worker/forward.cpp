@@ -9,6 +9,7 @@
 #include <rte_prefetch.h>
 
 #include "dataplane/pkt/checksum.hpp"
+#include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 #include "dataplane/worker/punt.hpp"
 
@@ -47,6 +48,13 @@ struct Scratch {
     const NeighborKey* key_ptr[kMaxBurst];
     uint16_t key_fwd[kMaxBurst];
 };
+
+inline bool is_unspecified(const uint8_t* a) {
+    uint64_t x, y;
+    std::memcpy(&x, a, 8);
+    std::memcpy(&y, a + 8, 8);
+    return (x | y) == 0;
+}
 
 inline void punt(BurstResult& r, rte_mbuf* m, Punt why) {
     set_punt(m, why);
@@ -151,11 +159,18 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
         }
         case kEtherIpv6: {
             DropReason why = pkt::validate_ipv6(ip, avail);
+            const uint8_t* dst = ip + 24;
+            if (why == DropReason::ipv6_bad_source && dst[0] == 0xff && (dst[1] & 0x0f) == 2 &&
+                is_unspecified(ip + 8)) {
+                // Duplicate address detection and MLD come from :: to
+                // link-local multicast (RFC 4862 5.4.2): the agent's.
+                punt(r, m, Punt::local);
+                continue;
+            }
             if (why != DropReason::none) {
                 drop(r, c, m, why);
                 continue;
             }
-            const uint8_t* dst = ip + 24;
             if (dst[0] == 0xff) {
                 // Link-local scope multicast carries ND and echo to
                 // all-nodes: the agent's. Wider scopes are not routed.

@@ -57,7 +57,22 @@ PortResult open_port(const PortSetup& s) {
     }
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-    if (int rc = rte_eth_dev_configure(id, s.rx_queues, s.tx_queues, &conf); rc != 0) {
+    uint16_t n_rx = s.rx_queues;
+    // net_tap refuses unequal counts (and says so loudly): ask right away.
+    if (std::strcmp(info.driver_name, "net_tap") == 0 && n_rx < s.tx_queues) n_rx = s.tx_queues;
+    int rc = rte_eth_dev_configure(id, n_rx, s.tx_queues, &conf);
+    if (rc != 0 && n_rx < s.tx_queues && s.tx_queues <= info.max_rx_queues) {
+        // Some PMDs (net_tap) insist on as many RX as TX queues. Give them
+        // that; every RX queue is polled, so nothing is stranded.
+        n_rx = s.tx_queues;
+        if (n_rx > 1 && (info.flow_type_rss_offloads & want_rss) != 0) {
+            conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = want_rss & info.flow_type_rss_offloads;
+            rss = true;
+        }
+        rc = rte_eth_dev_configure(id, n_rx, s.tx_queues, &conf);
+    }
+    if (rc != 0) {
         r.error = fail(s, "rte_eth_dev_configure", rc);
         return r;
     }
@@ -74,7 +89,7 @@ PortResult open_port(const PortSetup& s) {
     }
     int socket = rte_eth_dev_socket_id(id);
     if (socket < 0) socket = SOCKET_ID_ANY;
-    for (uint16_t q = 0; q < s.rx_queues; ++q) {
+    for (uint16_t q = 0; q < n_rx; ++q) {
         if (int rc = rte_eth_rx_queue_setup(id, q, nrx, unsigned(socket), nullptr, s.pool); rc != 0) {
             r.error = fail(s, "rte_eth_rx_queue_setup(queue " + std::to_string(q) + ")", rc);
             return r;
@@ -115,7 +130,7 @@ PortResult open_port(const PortSetup& s) {
     rte_ether_addr a{};
     rte_eth_macaddr_get(id, &a);
     std::memcpy(pi.mac.data(), a.addr_bytes, 6);
-    pi.rx_queues = s.rx_queues;
+    pi.rx_queues = n_rx;
     pi.tx_queues = s.tx_queues;
     pi.rss = rss;
     r.info = pi;

@@ -50,14 +50,17 @@ def _make_lab(request, tag: str, **kw) -> lab.Lab:
     try:
         the_lab.start()
     except lab.LabError as e:
-        pytest.fail(f"lab did not start: {e}{the_lab.describe()}")
+        pytest.fail(f"lab did not start: {e}{the_lab.describe()}", pytrace=False)
     return the_lab
 
 
 @pytest.fixture(scope="module")
 def router(request, dp_binary) -> lab.Lab:
     """Two hosts, a and b, one static neighbor; shared by the read-mostly tests."""
-    return _make_lab(request, "m", hosts=2, binary=dp_binary,
+    # A tag per module: one module's lab is gone before the next one starts,
+    # but distinct names make that irrelevant.
+    tag = request.module.__name__.rsplit(".", 1)[-1].replace("test_", "")[:3]
+    return _make_lab(request, tag, hosts=2, binary=dp_binary,
                      neighbors=[STATIC_NEIGHBOR, STATIC_NEIGHBOR6])
 
 

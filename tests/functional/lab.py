@@ -431,11 +431,13 @@ def render_config(topo: Topology, *, routes: Iterable[dict] = (), neighbors: Ite
         "  burst: 200",
         "ports:",
     ]
+    # SLUICE_LAB_RX_QUEUES=N runs the lab with N RX queues per port (multi-queue path).
+    rxq = int(os.environ.get("SLUICE_LAB_RX_QUEUES", "1"))
     for p in topo.ports:
         out += [
             f"  - name: {p.key}",
             f"    device: {yaml_str(f'net_tap{p.index},iface={p.tap}')}",
-            "    rx_queues: 1",
+            f"    rx_queues: {rxq}",
             "    mtu: 1500",
             f"    addresses: [{yaml_str(f'{p.router_v4}/{p.plen4}')}, "
             f"{yaml_str(f'{p.router_v6}/{p.plen6}')}]",
