@@ -18,10 +18,12 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <tuple>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config/load.hpp"
@@ -127,19 +129,16 @@ public:
     explicit Parser(std::string file) : file_(std::move(file)) { cfg_.source = file_; }
 
     LoadResult run(std::string_view text) {
-        std::vector<YAML::Node> docs;
+        const std::string yaml(text);
+        YAML::Node doc;
         try {
-            docs = YAML::LoadAll(std::string(text));
+            if (!check_documents(yaml)) return finish_errors();
+            doc = YAML::Load(yaml);
         } catch (const YAML::Exception& e) {
             error(to_mark(e.mark), "", "YAML syntax error: " + e.msg);
             return finish_errors();
         }
-        if (docs.size() > 1) {
-            error(to_mark(docs[1].Mark()), "",
-                  "expected one YAML document, found " + std::to_string(docs.size()) + "; remove the \"---\" separators");
-            return finish_errors();
-        }
-        if (!docs.empty()) root(docs[0]);
+        root(doc);
         if (!errs_.empty()) return finish_errors();
 
         errs_ = validate(cfg_);
@@ -155,6 +154,46 @@ public:
     }
 
 private:
+    // Exactly one document, checked with yaml-cpp's event parser and not
+    // YAML::LoadAll: on a stray "," yaml-cpp 0.7 returns empty documents
+    // that consume nothing, and LoadAll loops until memory runs out
+    // (jbeder/yaml-cpp#1040, fixed upstream in 0.8.0 by #1319). Such a
+    // document starts where the previous one did; that is a syntax error.
+    bool check_documents(const std::string& yaml) {
+        struct Starts : YAML::EventHandler {
+            std::vector<YAML::Mark> marks;
+            void OnDocumentStart(const YAML::Mark& m) override { marks.push_back(m); }
+            void OnDocumentEnd() override {}
+            void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+            void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+            void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+            void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                                 YAML::EmitterStyle::value) override {}
+            void OnSequenceEnd() override {}
+            void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+            void OnMapEnd() override {}
+        } starts;
+        std::istringstream in(yaml);
+        YAML::Parser parser(in);
+        while (parser.HandleNextDocument(starts)) {
+            const auto& m = starts.marks;
+            if (m.size() >= 2 && m[m.size() - 1].pos == m[m.size() - 2].pos) {
+                const YAML::Mark& at = m.back();
+                std::string what = at.pos >= 0 && size_t(at.pos) < yaml.size() ? quote(yaml.substr(size_t(at.pos), 1))
+                                                                              : std::string("text");
+                error(to_mark(at), "", "YAML syntax error: unexpected " + what);
+                return false;
+            }
+            if (m.size() > 2) break;  // enough to tell "more than one"
+        }
+        if (starts.marks.size() > 1) {
+            error(to_mark(starts.marks[1]), "",
+                  "expected one YAML document, found more; remove the \"---\" separators");
+            return false;
+        }
+        return true;
+    }
+
     // ---- errors and positions -------------------------------------------
 
     void error(const SourceMark& m, std::string field, std::string msg) {

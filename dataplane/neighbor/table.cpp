@@ -10,8 +10,11 @@ namespace sluice::dp {
 
 std::unique_ptr<NeighborTable> NeighborTable::create(uint32_t capacity, std::string* error) {
     std::unique_ptr<NeighborTable> t(new NeighborTable());
+    // DPDK object names are global per process; tests create several.
+    static std::atomic<uint32_t> instances{0};
+    std::string name = "sluice_nbr" + std::to_string(instances.fetch_add(1));
     rte_hash_parameters p{};
-    p.name = "sluice_nbr";
+    p.name = name.c_str();
     // rte_hash needs headroom over the live key count to keep inserts from
     // failing on full buckets.
     p.entries = capacity * 2;
