@@ -23,6 +23,7 @@
 #include <system_error>
 #include <tuple>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -134,6 +135,9 @@ public:
         try {
             if (!check_documents(yaml)) return finish_errors();
             doc = YAML::Load(yaml);
+        } catch (const YAML::DeepRecursion& e) {
+            error(to_mark(e.mark), "", "YAML syntax error: lists and maps nested too deeply");
+            return finish_errors();
         } catch (const YAML::Exception& e) {
             error(to_mark(e.mark), "", "YAML syntax error: " + e.msg);
             return finish_errors();

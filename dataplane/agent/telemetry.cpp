@@ -95,6 +95,15 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// Telemetry keys allow only alphanumerics, '_' and '/', and arrays cannot
+// hold dicts in DPDK 22.11: key each entry "port/address" with the address's
+// '.' and ':' turned into '_' (the entry itself carries the real text).
+std::string tel_key(const std::string& port, std::string addr) {
+    for (char& ch : addr)
+        if (ch == '.' || ch == ':') ch = '_';
+    return port + "/" + addr;
+}
+
 int cmd_neighbors(const char*, const char*, rte_tel_data* d) {
     Agent* a = g_agent.load();
     if (!a) return -1;
@@ -109,7 +118,7 @@ int cmd_neighbors(const char*, const char*, rte_tel_data* d) {
         rte_tel_data_add_dict_string(c, "state", n.state.c_str());
         rte_tel_data_add_dict_u64(c, "static", n.is_static);
         rte_tel_data_add_dict_u64(c, "pending", n.pending);
-        rte_tel_data_add_dict_container(d, (n.port + "/" + n.address).c_str(), c, 0);
+        rte_tel_data_add_dict_container(d, tel_key(n.port, n.address).c_str(), c, 0);
     }
     return 0;
 }

@@ -80,6 +80,11 @@ inline uint16_t ref_checksum(const uint8_t* p, size_t n) {
 }
 
 inline void put16(uint8_t* p, uint16_t v) { store_be16(p, v); }
+
+// memcpy of a possibly empty vector (whose data() may be null).
+inline void put(uint8_t* dst, const Bytes& src) {
+    if (!src.empty()) std::memcpy(dst, src.data(), src.size());
+}
 inline uint16_t get16(const uint8_t* p) { return load_be16(p); }
 
 inline void fix_ipv4_checksum(uint8_t* ip) { ipv4_set_header_checksum(ip); }
@@ -112,8 +117,8 @@ inline Bytes make_ipv4(const Ip4Spec& s) {
     A4 src = ip4(s.src), dst = ip4(s.dst);
     std::memcpy(ip + 12, src.data(), 4);
     std::memcpy(ip + 16, dst.data(), 4);
-    std::memcpy(ip + 20, opt.data(), opt.size());
-    std::memcpy(ip + hl, s.l4.data(), s.l4.size());
+    put(ip + 20, opt);
+    put(ip + hl, s.l4);
     fix_ipv4_checksum(ip);
     return b;
 }
@@ -134,7 +139,7 @@ inline Bytes icmp4_msg(uint8_t type, uint8_t code, uint32_t rest, const Bytes& d
     m[0] = type;
     m[1] = code;
     store_be32(m.data() + 4, rest);
-    std::memcpy(m.data() + 8, data.data(), data.size());
+    put(m.data() + 8, data);
     put16(m.data() + 2, ref_checksum(m.data(), m.size()));
     return m;
 }
@@ -157,7 +162,7 @@ inline Bytes make_ipv6(const Ip6Spec& s) {
     A16 src = ip6(s.src), dst = ip6(s.dst);
     std::memcpy(ip + 8, src.data(), 16);
     std::memcpy(ip + 24, dst.data(), 16);
-    std::memcpy(ip + 40, s.payload.data(), s.payload.size());
+    put(ip + 40, s.payload);
     return b;
 }
 
@@ -176,7 +181,7 @@ inline Bytes icmp6_msg(uint8_t type, uint8_t code, uint32_t rest, const Bytes& d
     m[0] = type;
     m[1] = code;
     store_be32(m.data() + 4, rest);
-    std::memcpy(m.data() + 8, data.data(), data.size());
+    put(m.data() + 8, data);
     return m;  // checksum: fix_icmp6_checksum once inside a packet
 }
 

@@ -210,6 +210,9 @@ struct NdCase {
     size_t avail = 0;  // 0: whole packet
 };
 
+// Failure messages name the case instead of dumping its bytes.
+void PrintTo(const NdCase& c, std::ostream* os) { *os << c.description; }
+
 std::string case_name(const char* d) {
     std::string s;
     for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';

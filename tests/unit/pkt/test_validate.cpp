@@ -27,6 +27,9 @@ struct ValidateCase {
     DropReason want;
 };
 
+// Failure messages name the case instead of dumping its bytes.
+void PrintTo(const ValidateCase& c, std::ostream* os) { *os << c.description; }
+
 std::string case_name(const char* d) {
     std::string s;
     for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
