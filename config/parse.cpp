@@ -22,6 +22,7 @@
 #include <string>
 #include <system_error>
 #include <tuple>
+#include <unordered_map>
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
@@ -81,7 +82,7 @@ std::string describe(const YAML::Node& n) {
 }
 
 std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
-std::string index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+std::string item_path(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<size_t> row(b.size() + 1);
@@ -161,7 +162,7 @@ private:
     // Exactly one document, checked with yaml-cpp's event parser and not
     // YAML::LoadAll: on a stray "," yaml-cpp 0.7 returns empty documents
     // that consume nothing, and LoadAll loops until memory runs out
-    // (jbeder/yaml-cpp#1040, fixed upstream in 0.8.0 by #1319). Such a
+    // (jbeder/yaml-cpp#1040; fixed upstream in 2024 by #1319). Such a
     // document starts where the previous one did; that is a syntax error.
     bool check_documents(const std::string& yaml) {
         struct Starts : YAML::EventHandler {
@@ -221,21 +222,25 @@ private:
         return m.line > 0 ? m : last_mark_;
     }
 
-    void record(const std::string& canonical, const std::string& display, const SourceMark& m) {
-        locs_[canonical] = Loc{display, m};
+    // Appends to a log; the lookup index is only built when validation
+    // fails (a large valid config should not pay for a hash table).
+    void record(std::string canonical, std::string display, const SourceMark& m) {
+        locs_.emplace_back(std::move(canonical), Loc{std::move(display), m});
     }
 
     // Rewrites a validate() error with the path as written and the position
     // of the closest recorded field (the field itself, else its parent).
-    void refine(ConfigError& e) const {
+    void refine(ConfigError& e) {
+        if (index_.empty())
+            for (const auto& [k, loc] : locs_) index_[k] = &loc;  // later records win
         std::string key = e.field;
         while (true) {
-            auto it = locs_.find(key);
-            if (it != locs_.end()) {
-                e.field = it->second.display + e.field.substr(key.size());
-                if (it->second.mark.line > 0) {
-                    e.line = it->second.mark.line;
-                    e.column = it->second.mark.column;
+            auto it = index_.find(key);
+            if (it != index_.end()) {
+                e.field = it->second->display + e.field.substr(key.size());
+                if (it->second->mark.line > 0) {
+                    e.line = it->second->mark.line;
+                    e.column = it->second->mark.column;
                 }
                 return;
             }
@@ -299,7 +304,8 @@ private:
             }
             seen.insert(key);
             SourceMark vm = to_mark(v.Mark());
-            record(fp, fp, vm.line > 0 && !v.IsNull() ? vm : km);
+            value_mark_ = vm.line > 0 && !v.IsNull() ? vm : km;
+            record(fp, fp, value_mark_);
             f->fn(v, fp);
         }
         return seen;
@@ -340,7 +346,7 @@ private:
         for (auto it = v.begin(); it != v.end(); ++it, ++i) {
             if (!budget()) return;
             const YAML::Node item = *it;
-            const std::string ip = index(path, i);
+            const std::string ip = item_path(path, i);
             SourceMark m = mark_of(item);
             if (item.IsNull()) {
                 // An empty item ("-" alone) has the mark of the next token.
@@ -355,7 +361,7 @@ private:
                 }
             }
             prev_line = m.line;
-            last_mark_ = m;
+            last_mark_ = item_mark_ = m;
             record(ip, ip, m);
             each(item, ip, i);
         }
@@ -580,8 +586,9 @@ private:
     void route(const YAML::Node& n, const std::string& R) {
         Route r;
         r.mark = mark_of(n);
-        YAML::Node via, port, nexthops;  // Undefined unless present
+        YAML::Node via, port, nexthops;  // Null unless present
         bool has_via = false, has_port = false, has_nexthops = false;
+        SourceMark via_mark, port_mark, nexthops_mark;
         auto seen = fields(
             n, R,
             {
@@ -593,16 +600,19 @@ private:
                  [&](const YAML::Node& v, const std::string&) {
                      via.reset(v);
                      has_via = true;
+                     via_mark = value_mark_;
                  }},
                 {"port",
                  [&](const YAML::Node& v, const std::string&) {
                      port.reset(v);
                      has_port = true;
+                     port_mark = value_mark_;
                  }},
                 {"nexthops",
                  [&](const YAML::Node& v, const std::string&) {
                      nexthops.reset(v);
                      has_nexthops = true;
+                     nexthops_mark = value_mark_;
                  }},
             },
             "a route (a map with prefix and via, port or nexthops)", false);
@@ -610,16 +620,15 @@ private:
         if (!seen.count("prefix")) missing(n, R, "prefix", "a prefix like 198.19.0.0/16");
 
         std::string port_name;
-        SourceMark port_mark;
         if (has_port) {
-            port_mark = last_mark_ = locs_[R + ".port"].mark;
+            last_mark_ = port_mark;
             text(port, R + ".port", "a port name", &port_name);
         }
         if (has_nexthops && (has_via || has_port)) {
-            error(locs_[R + ".nexthops"].mark, R + ".nexthops",
+            error(nexthops_mark, R + ".nexthops",
                   "a route has either via/port or a nexthops list, not both");
         } else if (has_nexthops) {
-            last_mark_ = locs_[R + ".nexthops"].mark;
+            last_mark_ = nexthops_mark;
             list(nexthops, R + ".nexthops", "a list of next hops like [{ via: \"fe80::1\", port: p0 }]",
                  [&](const YAML::Node& item, const std::string& H, size_t) {
                      NextHop h;
@@ -637,9 +646,9 @@ private:
                      r.nexthops.push_back(h);
                  });
         } else if (has_via) {
-            const SourceMark via_mark = last_mark_ = locs_[R + ".via"].mark;
+            last_mark_ = via_mark;
             auto alias = [&](size_t j, const std::string& display, const SourceMark& m) {
-                const std::string H = index(R + ".nexthops", j);
+                const std::string H = item_path(R + ".nexthops", j);
                 record(H, display, m);
                 record(H + ".via", display, m);
                 if (has_port) record(H + ".port", R + ".port", port_mark);
@@ -650,7 +659,7 @@ private:
                 list(via, R + ".via", "", [&](const YAML::Node& item, const std::string& ip_path, size_t j) {
                     IpAddr a;
                     if (ip(item, ip_path, &a)) r.nexthops.push_back(NextHop{a, port_name});
-                    alias(j, ip_path, locs_[ip_path].mark);
+                    alias(j, ip_path, item_mark_);
                 });
             } else if (via.IsMap()) {
                 error(via_mark, R + ".via",
@@ -689,7 +698,10 @@ private:
     std::string file_;
     Config cfg_;
     std::vector<ConfigError> errs_;
-    std::map<std::string, Loc> locs_;
+    std::vector<std::pair<std::string, Loc>> locs_;               // canonical path -> where
+    std::unordered_map<std::string_view, const Loc*> index_;      // built by refine()
+    SourceMark value_mark_;  // of the field fields() is dispatching
+    SourceMark item_mark_;   // of the item list() is dispatching
     SourceMark last_mark_;  // fallback for nodes without a position (empty values)
     size_t nodes_ = 0;
     bool too_large_ = false;

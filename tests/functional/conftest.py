@@ -69,10 +69,10 @@ def router3(request, dp_binary):
     """Factory for a fresh three-host lab (reload tests change its config)."""
     labs = []
 
-    def make(tag: str, routes=(), neighbors=()) -> lab.Lab:
+    def make(tag: str, routes=(), neighbors=(), hosts: int = 3, **kw) -> lab.Lab:
         labs.append(tag)
-        return _make_lab(request, tag, hosts=3, binary=dp_binary, routes=routes,
-                         neighbors=neighbors)
+        return _make_lab(request, tag, hosts=hosts, binary=dp_binary, routes=routes,
+                         neighbors=neighbors, **kw)
 
     return make
 

@@ -100,7 +100,7 @@ class View:
         for e in sorted((e for e in entries if isinstance(e, dict)),
                         key=lambda e: (e.get("port", ""), e.get("address", ""))):
             state = e.get("state", "")
-            if e.get("static"):
+            if e.get("static") and "static" not in str(state):
                 state = f"{state} static".strip()
             out.append(f"{e.get('address', ''):<22}{e.get('mac', ''):<19}"
                        f"{e.get('port', ''):<6}{state:<12}")
@@ -241,7 +241,9 @@ def main() -> int:
         stop.set()
         the_lab.close()
         if the_lab.dp:
-            tail = the_lab.dp.output().splitlines()[-25:]
+            lines = the_lab.dp.output().splitlines()
+            stops = [i for i, ln in enumerate(lines) if "sluice-dp: stopping" in ln]
+            tail = lines[stops[-1]:] if stops else lines[-25:]
             print("\ndemo: data plane's last output (final counters):")
             print("\n".join(f"  {ln}" for ln in tail))
         print(f"demo: cleaned up namespaces and taps; log kept at {the_lab.log_path}")

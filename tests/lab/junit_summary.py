@@ -36,17 +36,27 @@ def summarize(path: Path) -> tuple[dict[str, int], list[str]]:
         counts["failed"] += 1
         failed.append(f"{path.name}: unreadable JUnit XML ({e})")
         return counts, failed
-    for case in root.iter("testcase"):
-        kind = classify(case)
-        counts[kind] += 1
-        if kind == "failed":
-            name = f"{case.get('classname', '')}.{case.get('name', '')}".strip(".")
-            node = case.find("failure")
-            if node is None:
-                node = case.find("error")
-            msg = (node.get("message") or node.text or "").strip().splitlines()
-            failed.append(f"{name}: {msg[0][:160] if msg else ''}")
+    suites = [s for s in root.iter("testsuite")] or [root]
+    for suite in suites:
+        for case in suite.findall("testcase"):
+            _count(case, suite, path, counts, failed)
     return counts, failed
+
+
+def _count(case: ET.Element, suite: ET.Element, path: Path, counts: dict[str, int],
+           failed: list[str]) -> None:
+    kind = classify(case)
+    counts[kind] += 1
+    if kind == "failed":
+        name = f"{case.get('classname', '')}.{case.get('name', '')}".strip(".")
+        if not name:
+            # GoogleTest reports a failing global environment as an unnamed case.
+            name = f"{path.stem}: {suite.get('name') or '(global setup)'}"
+        node = case.find("failure")
+        if node is None:
+            node = case.find("error")
+        msg = (node.get("message") or node.text or "").strip().splitlines()
+        failed.append(f"{name}: {msg[0][:160] if msg else ''}")
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdint>
@@ -81,10 +82,10 @@ inline uint16_t ref_checksum(const uint8_t* p, size_t n) {
 
 inline void put16(uint8_t* p, uint16_t v) { store_be16(p, v); }
 
-// memcpy of a possibly empty vector (whose data() may be null).
-inline void put(uint8_t* dst, const Bytes& src) {
-    if (!src.empty()) std::memcpy(dst, src.data(), src.size());
-}
+// Appends (rather than memcpy into a presized buffer: memcpy from an empty
+// vector's null data() is UB, and GCC 12 -O2 misreports -Warray-bounds on a
+// zero-length copy to the end of a buffer).
+inline void append(Bytes& dst, const Bytes& src) { dst.insert(dst.end(), src.begin(), src.end()); }
 inline uint16_t get16(const uint8_t* p) { return load_be16(p); }
 
 inline void fix_ipv4_checksum(uint8_t* ip) { ipv4_set_header_checksum(ip); }
@@ -105,7 +106,9 @@ inline Bytes make_ipv4(const Ip4Spec& s) {
     Bytes opt = s.options;
     while (opt.size() % 4) opt.push_back(0);
     size_t hl = 20 + opt.size();
-    Bytes b(hl + s.l4.size(), 0);
+    Bytes b(20, 0);
+    append(b, opt);
+    append(b, s.l4);
     uint8_t* ip = b.data();
     ip[0] = uint8_t(0x40 | (hl / 4));
     ip[1] = s.tos;
@@ -117,8 +120,6 @@ inline Bytes make_ipv4(const Ip4Spec& s) {
     A4 src = ip4(s.src), dst = ip4(s.dst);
     std::memcpy(ip + 12, src.data(), 4);
     std::memcpy(ip + 16, dst.data(), 4);
-    put(ip + 20, opt);
-    put(ip + hl, s.l4);
     fix_ipv4_checksum(ip);
     return b;
 }
@@ -135,11 +136,11 @@ inline Bytes ports_l4(uint16_t sport, uint16_t dport, size_t payload = 12) {
 
 // ICMPv4 message with a correct checksum.
 inline Bytes icmp4_msg(uint8_t type, uint8_t code, uint32_t rest, const Bytes& data = {}) {
-    Bytes m(8 + data.size(), 0);
+    Bytes m(8, 0);
     m[0] = type;
     m[1] = code;
     store_be32(m.data() + 4, rest);
-    put(m.data() + 8, data);
+    append(m, data);
     put16(m.data() + 2, ref_checksum(m.data(), m.size()));
     return m;
 }
@@ -153,7 +154,8 @@ struct Ip6Spec {
 };
 
 inline Bytes make_ipv6(const Ip6Spec& s) {
-    Bytes b(40 + s.payload.size(), 0);
+    Bytes b(40, 0);
+    append(b, s.payload);
     uint8_t* ip = b.data();
     store_be32(ip, 0x60000000u);
     put16(ip + 4, uint16_t(s.payload.size()));
@@ -162,7 +164,6 @@ inline Bytes make_ipv6(const Ip6Spec& s) {
     A16 src = ip6(s.src), dst = ip6(s.dst);
     std::memcpy(ip + 8, src.data(), 16);
     std::memcpy(ip + 24, dst.data(), 16);
-    put(ip + 40, s.payload);
     return b;
 }
 
@@ -177,11 +178,11 @@ inline void fix_icmp6_checksum(Bytes& pkt, size_t off = 40) {
 }
 
 inline Bytes icmp6_msg(uint8_t type, uint8_t code, uint32_t rest, const Bytes& data = {}) {
-    Bytes m(8 + data.size(), 0);
+    Bytes m(8, 0);
     m[0] = type;
     m[1] = code;
     store_be32(m.data() + 4, rest);
-    put(m.data() + 8, data);
+    append(m, data);
     return m;  // checksum: fix_icmp6_checksum once inside a packet
 }
 
