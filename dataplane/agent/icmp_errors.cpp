@@ -10,6 +10,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/agent/agent.hpp"
+#include "dataplane/pkt/eth.hpp"
 #include "dataplane/pkt/icmp.hpp"
 #include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
@@ -44,6 +45,9 @@ uint16_t Agent::egress_mtu(const rte_mbuf* m) {
 
 void Agent::icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, uint32_t rest) {
     const Snapshot* s = sh_.snapshot->get();
+    // Never about a frame sent to a link-layer group address (RFC 1812
+    // 4.3.2.7, RFC 4443 2.4(e.2)).
+    if (pkt::is_multicast_mac(rte_pktmbuf_mtod(m, const uint8_t*))) return;
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
     size_t len = m->data_len - kEthHdr;
     if (v6 ? !pkt::icmp6_error_allowed(ip, len) : !pkt::icmp4_error_allowed(ip, len)) return;
