@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -473,7 +474,8 @@ class Lab:
     def __init__(self, *, hosts: int = 2, routes: Iterable[dict] = (),
                  neighbors: Iterable[dict] = (), tag: str = "t", binary: Path | None = None,
                  wire: str = "sluice", stats_interval: int | None = None,
-                 workdir: Path | None = None, echo: Callable[[str], None] | None = None):
+                 workdir: Path | None = None, echo: Callable[[str], None] | None = None,
+                 keep_workdir: bool = False):
         self.tag = tag
         self.prefix = f"{RUN_PREFIX}{tag}"[:12]
         self.topo = Topology(hosts=hosts, prefix=self.prefix)
@@ -487,6 +489,9 @@ class Lab:
         self.log_path = self.workdir / "dataplane.log"
         self.stats_interval = stats_interval
         self.echo = echo
+        # The config and log stay for inspection when asked (the demo) or
+        # when SLUICE_KEEP_LABS is set; test failures carry the output anyway.
+        self.keep_workdir = keep_workdir or bool(os.environ.get("SLUICE_KEEP_LABS"))
         self.dp: Proc | None = None
         self.hosts: dict[str, Host] = {}
         self._nss: list[Netns] = []
@@ -587,6 +592,8 @@ class Lab:
             if run(["ip", "link", "show", "dev", p.tap], check=False, timeout=5).returncode == 0:
                 run(["ip", "link", "delete", "dev", p.tap], check=False, timeout=5)
         run(["rm", "-rf", f"/var/run/dpdk/{self.file_prefix}"], check=False, timeout=10)
+        if not self.keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()

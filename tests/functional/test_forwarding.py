@@ -157,3 +157,25 @@ def test_neighbors_learned_and_static(router):
         assert e, f"static {s['address']} not in /sluice/neighbors: {neigh}"
         assert e["mac"].lower() == s["mac"]
         assert e.get("static") in (1, True) or "static" in str(e.get("state", "")).lower(), e
+
+
+def test_first_packets_to_unresolved_gateway(router3):
+    """Packets to a gateway nobody has resolved yet wait for ARP/ND (bounded
+    queue) and are delivered: none is lost, nothing counts as neighbor_failed."""
+    r = router3("g", hosts=3, neighbors=[STATIC_NEIGHBOR],
+                routes=[{"prefix": "198.19.0.0/24", "via": "198.18.3.2"},
+                        {"prefix": "2001:db8:99::/64", "via": "2001:db8:3::2"}])
+    a, c = r.hosts["a"], r.hosts["c"]
+    c.run(["ip", "addr", "add", "198.19.0.1/32", "dev", "lo"])
+    c.run(["ip", "-6", "addr", "add", "2001:db8:99::1/128", "dev", "lo", "nodad"])
+    for dst in ("198.19.0.1", "2001:db8:99::1"):
+        res = lab.ping(a, dst, count=3, interval=0.5, wait=3)
+        assert res["sent"] == 3 and res["received"] == 3, res["out"] + r.describe()
+    drops = r.drops()
+    assert drops["neighbor_failed"] == 0 and drops["neighbor_queue_full"] == 0, \
+        {k: v for k, v in drops.items() if v}
+    neigh = r.tele("/sluice/neighbors")
+    for addr in (c.v4, c.v6):
+        e = next((e for e in lab.find_entries(neigh, addr) if isinstance(e, dict) and "mac" in e),
+                 None)
+        assert e and e["mac"].lower() == c.mac, f"{addr}: {e} in {neigh}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -158,11 +159,12 @@ def main() -> int:
     lab.cleanup_stale()
 
     the_lab = lab.Lab(tag="demo", hosts=3, routes=ROUTES, neighbors=NEIGHBORS,
-                      binary=args.binary, stats_interval=1)
+                      binary=args.binary, stats_interval=1, keep_workdir=True)
     stop = threading.Event()
     events: list[str] = []
     curl_ok: list[bool] = []
     pings: list[tuple[str, lab.Proc]] = []
+    cleanup_dirs: list[Path] = []
     rc = 0
     try:
         print(f"demo: starting {args.binary} on net_tap ports "
@@ -192,6 +194,7 @@ def main() -> int:
             pings.append((f"{host.name} -> {dst}", p))
 
         www = Path(tempfile.mkdtemp(prefix=f"{lab.RUN_PREFIX}-www-"))
+        cleanup_dirs.append(www)
         want = lab.make_blob(www / "blob.bin", 4 * 1024 * 1024, seed=5)
         lab.start_http_server(b, b.v4, 8080, www)
         lab.start_http_server(b, b.v6, 8081, www)
@@ -240,6 +243,8 @@ def main() -> int:
     finally:
         stop.set()
         the_lab.close()
+        for d in cleanup_dirs:
+            shutil.rmtree(d, ignore_errors=True)
         if the_lab.dp:
             lines = the_lab.dp.output().splitlines()
             stops = [i for i, ln in enumerate(lines) if "sluice-dp: stopping" in ln]
