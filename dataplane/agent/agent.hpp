@@ -131,6 +131,7 @@ private:
     nbr::PendingQueues<rte_mbuf*> pending_;
     nbr::TokenBucket icmp_bucket_;
     std::vector<SlotMeta> meta_;
+    std::vector<uint32_t> new_gateways_;   // created by the snapshot being built
     IcmpCounters icmp_;
     std::atomic<uint64_t> version_{0};
     uint64_t next_timer_scan_ = 0;

@@ -25,9 +25,9 @@ uint32_t Agent::gateway_slot(uint16_t port, const config::IpAddr& gw) {
     NeighborKey k = gw.is_v4() ? NeighborKey::v4(port, gw.bytes.data()) : NeighborKey::v6addr(port, gw.bytes.data());
     bool existed = sh_.neighbors->lookup(k) != kNoNeighbor;
     uint32_t slot = ensure_slot(k);
-    // Resolve gateways before traffic needs them (a router with a route
-    // but no ARP entry would otherwise drop the first packets).
-    if (slot != kNoNeighbor && !existed) apply(slot, fsm_.on_resolve(meta_[slot].fsm, now_ns()));
+    // Resolve gateways before traffic needs them, once the snapshot that
+    // knows the port's addresses is published (build_and_publish).
+    if (slot != kNoNeighbor && !existed) new_gateways_.push_back(slot);
     return slot;
 }
 

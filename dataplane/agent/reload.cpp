@@ -75,6 +75,7 @@ bool Agent::build_and_publish(std::shared_ptr<const config::Config> cfg, std::st
     env.gateway_slot = [this](uint16_t port, const config::IpAddr& gw) { return gateway_slot(port, gw); };
 
     uint64_t version = version_.load() + 1;
+    new_gateways_.clear();
     auto built = build_snapshot(cfg, env, version);
     if (!built.snapshot) {
         *error = built.error;
@@ -89,6 +90,9 @@ bool Agent::build_and_publish(std::shared_ptr<const config::Config> cfg, std::st
     apply_static_neighbors(*cfg);
     sh_.snapshot->publish(std::move(built.snapshot));
     version_.store(version);
+    for (uint32_t slot : new_gateways_)
+        if (sh_.neighbors->in_use(slot)) apply(slot, fsm_.on_resolve(meta_[slot].fsm, now_ns()));
+    new_gateways_.clear();
     return true;
 }
 

@@ -108,7 +108,8 @@ void Agent::route_and_send(rte_mbuf* m, bool forwarded) {
         send_with_mac(port, m, w);
         return;
     }
-    uint32_t actions = fsm_.on_resolve(meta_[slot].fsm, now_ns());
+    nbr::Entry& e = meta_[slot].fsm;
+    uint32_t actions = pending_.size(slot) == 0 ? fsm_.on_first_waiter(e, now_ns()) : fsm_.on_resolve(e, now_ns());
     if (!pending_.push(slot, m)) drop(m, DropReason::neighbor_queue_full);
     apply(slot, actions);
 }

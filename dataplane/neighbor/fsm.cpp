@@ -54,6 +54,13 @@ uint32_t Fsm::on_resolve(Entry& e, uint64_t now_ns) const {
     return kSendMulticast;
 }
 
+uint32_t Fsm::on_first_waiter(Entry& e, uint64_t now_ns) const {
+    if (e.state != State::Incomplete) return on_resolve(e, now_ns);
+    enter(e, State::Incomplete, now_ns, p_.retrans_ns);
+    e.probes = 1;
+    return kSendMulticast;
+}
+
 uint32_t Fsm::on_confirmed(Entry& e, const MacBytes& mac, bool override_flag, uint64_t now_ns) const {
     switch (e.state) {
     case State::Static:

@@ -70,6 +70,12 @@ public:
     // Incomplete -> kNone (the caller queues the packet); other states kNone.
     uint32_t on_resolve(Entry& e, uint64_t now_ns) const;
 
+    // A packet starts waiting on this neighbor when none was waiting: like
+    // on_resolve, and an Incomplete entry that was being resolved ahead of
+    // need (a gateway at start-up) restarts its round, so the first waiter
+    // gets every solicitation RFC 4861 7.2.2 allows rather than what is left.
+    uint32_t on_first_waiter(Entry& e, uint64_t now_ns) const;
+
     // A confirmed answer: ARP reply addressed to us (pass override_flag =
     // true), or a solicited NA (pass its O flag). RFC 4861 7.2.5.
     uint32_t on_confirmed(Entry& e, const MacBytes& mac, bool override_flag, uint64_t now_ns) const;

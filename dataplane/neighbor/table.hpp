@@ -22,11 +22,14 @@ namespace sluice::dp {
 
 class RcuDomain;
 
-struct NeighborKey {
+// 8-byte aligned and padded to 24 bytes: rte_hash_crc reads the key 8 bytes
+// at a time, and every byte (padding included) is part of the key.
+struct alignas(8) NeighborKey {
     uint16_t port = 0;
     uint8_t v6 = 0;
     uint8_t pad = 0;
     uint8_t addr[16] = {};   // IPv4 in the first 4 bytes (network order)
+    uint8_t pad2[4] = {};
 
     static NeighborKey v4(uint16_t port, const uint8_t a[4]) {
         NeighborKey k;
@@ -42,7 +45,7 @@ struct NeighborKey {
         return k;
     }
 };
-static_assert(sizeof(NeighborKey) == 20);
+static_assert(sizeof(NeighborKey) == 24);
 
 inline constexpr uint64_t kMacValid = 1ull << 63;
 

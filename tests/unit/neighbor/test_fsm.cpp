@@ -307,3 +307,38 @@ TEST(NeighborFsm, StateNames) {
 
 }  // namespace
 }  // namespace sluice::nbr
+
+namespace sluice::nbr {
+namespace {
+
+TEST(NeighborFsm, FirstWaiterRestartsAResolutionStartedAheadOfNeed) {
+    const Fsm f(Params{30 * kS, kS, 60 * kS, 3});
+    Entry e;
+    // A gateway resolved proactively at start-up: two of three probes spent.
+    ASSERT_EQ(f.on_resolve(e, kNow), kSendMulticast);
+    ASSERT_EQ(f.on_timer(e, e.deadline_ns), kSendMulticast);
+    ASSERT_EQ(e.probes, 2u);
+    // The first packet to wait gets a full round: three solicitations before
+    // its queue is dropped, not one.
+    uint64_t t = e.deadline_ns - 1;
+    EXPECT_EQ(f.on_first_waiter(e, t), kSendMulticast);
+    EXPECT_EQ(e.state, State::Incomplete);
+    EXPECT_EQ(e.probes, 1u);
+    EXPECT_EQ(e.deadline_ns, t + kS);
+    EXPECT_EQ(f.on_timer(e, e.deadline_ns), kSendMulticast);
+    EXPECT_EQ(f.on_timer(e, e.deadline_ns), kSendMulticast);
+    EXPECT_EQ(f.on_timer(e, e.deadline_ns), kInvalidate | kDropPending);
+}
+
+TEST(NeighborFsm, FirstWaiterActsLikeResolveOutsideIncomplete) {
+    const Fsm f(kP);
+    Entry failed;
+    EXPECT_EQ(f.on_first_waiter(failed, kNow), kSendMulticast);
+    EXPECT_EQ(failed.state, State::Incomplete);
+    Entry reach = E(State::Reachable, kA, kLater);
+    EXPECT_EQ(f.on_first_waiter(reach, kNow), kNone);
+    EXPECT_EQ(reach.state, State::Reachable);
+}
+
+}  // namespace
+}  // namespace sluice::nbr
