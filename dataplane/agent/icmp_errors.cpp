@@ -12,7 +12,6 @@
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/eth.hpp"
 #include "dataplane/pkt/icmp.hpp"
-#include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 
 namespace sluice::dp {
@@ -22,25 +21,10 @@ constexpr uint16_t kEthHdr = 14;
 }
 
 uint16_t Agent::egress_mtu(const rte_mbuf* m) {
-    const Snapshot* s = sh_.snapshot->get();
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
-    uint32_t avail = m->data_len - kEthHdr;
+    auto r = sh_.snapshot->get()->route(ip, m->data_len - kEthHdr);
     bool v6 = (ip[0] >> 4) == 6;
-    uint64_t nhv;
-    if (v6) {
-        nhv = s->lookup6(ip + 24);
-    } else {
-        uint32_t d;
-        std::memcpy(&d, ip + 16, 4);
-        nhv = s->lookup4(rte_be_to_cpu_32(d));
-    }
-    uint32_t idx = nh_index(nhv);
-    if (nh_kind(nhv) == NhKind::group)
-        idx = s->group_members[ecmp_pick(s->groups[idx],
-                                         v6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail))];
-    else if (nh_kind(nhv) != NhKind::single)
-        return v6 ? 1280 : 576;
-    return s->nexthops[idx].mtu;
+    return r.nh ? r.nh->mtu : uint16_t(v6 ? 1280 : 576);
 }
 
 void Agent::icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, uint32_t rest) {

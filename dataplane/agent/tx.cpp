@@ -7,7 +7,6 @@
 
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/checksum.hpp"
-#include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 
 namespace sluice::dp {
@@ -66,29 +65,17 @@ void Agent::route_and_send(rte_mbuf* m, bool forwarded) {
         // (RFC 4291 2.5.6): no FIB lookup.
         port = m->port;
     } else {
-        uint64_t nhv;
-        if (v6) {
-            nhv = s->lookup6(dst);
-        } else {
-            uint32_t d;
-            std::memcpy(&d, dst, 4);
-            nhv = s->lookup4(rte_be_to_cpu_32(d));
-        }
-        if (nh_kind(nhv) == NhKind::none) {
+        auto r = s->route(ip, avail);
+        if (r.kind == NhKind::none) {
             drop(m, v6 ? DropReason::ipv6_no_route : DropReason::ipv4_no_route);
             return;
         }
-        if (nh_kind(nhv) == NhKind::local) {
-            drop(m, DropReason::local_unsupported);
+        if (!r.nh) {
+            drop(m, DropReason::local_unsupported);  // to ourselves
             return;
         }
-        uint32_t idx = nh_index(nhv);
-        if (nh_kind(nhv) == NhKind::group)
-            idx = s->group_members[ecmp_pick(s->groups[idx],
-                                             v6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail))];
-        const NextHop& nh = s->nexthops[idx];
-        port = nh.port;
-        slot = nh.neighbor;
+        port = r.nh->port;
+        slot = r.nh->neighbor;
     }
     if (forwarded) {
         if (v6)

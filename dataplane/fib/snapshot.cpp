@@ -1,5 +1,7 @@
 #include "dataplane/fib/snapshot.hpp"
 #include "config/load.hpp"
+#include "dataplane/pkt/flow_hash.hpp"
+#include "dataplane/pkt/ip.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -33,6 +35,17 @@ uint64_t Snapshot::lookup6(const uint8_t dst[16]) const {
     uint64_t nh = 0;
     rte_fib6_lookup_bulk(fib6, ips, &nh, 1);
     return nh;
+}
+
+Snapshot::RouteResult Snapshot::route(const uint8_t* ip, uint32_t avail) const {
+    bool v6 = (ip[0] >> 4) == 6;
+    uint64_t nhv = v6 ? lookup6(ip + 24) : lookup4(pkt::ipv4_dst(ip));
+    RouteResult r{nh_kind(nhv), nullptr};
+    uint32_t idx = nh_index(nhv);
+    if (r.kind == NhKind::group)
+        idx = group_members[ecmp_pick(groups[idx], v6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail))];
+    if (r.kind == NhKind::single || r.kind == NhKind::group) r.nh = &nexthops[idx];
+    return r;
 }
 
 bool Snapshot::is_local(uint16_t port, const IpAddr& addr) const {

@@ -49,6 +49,14 @@ struct Snapshot {
     // Slow-path helpers (agent, tests).
     uint64_t lookup4(uint32_t dst_host) const;
     uint64_t lookup6(const uint8_t dst[16]) const;
+    // Slow-path routing of one IP packet (agent): FIB lookup by destination,
+    // ECMP member by flow hash, as the workers do. nh is null unless kind is
+    // single or group (then it is the chosen member).
+    struct RouteResult {
+        NhKind kind = NhKind::none;
+        const NextHop* nh = nullptr;
+    };
+    RouteResult route(const uint8_t* ip, uint32_t avail) const;
     // True when addr is one of the port's own addresses (incl. link-local).
     bool is_local(uint16_t port, const config::IpAddr& addr) const;
     // The port's first address of the family (v6: global if any, else link-local).

@@ -61,6 +61,26 @@ TEST(Snapshot, FibAnswersByKind) {
     EXPECT_TRUE(s.nexthops[dp::nh_index(v6)].v6);
 }
 
+TEST(Snapshot, RouteOfAPacketMatchesTheWorkersChoice) {
+    auto b = build(lab_config(), 107);
+    Ip4Spec s;
+    s.dst = "198.19.200.1";
+    auto f = ipv4_udp(s);
+    auto r = b.snap->route(f.data() + 14, uint32_t(f.size() - 14));
+    ASSERT_EQ(r.kind, NhKind::group);
+    ASSERT_NE(r.nh, nullptr);
+    EXPECT_EQ(r.nh->port, 1);
+    EXPECT_EQ(b.snap->route(f.data() + 14, uint32_t(f.size() - 14)).nh, r.nh) << "same flow, same member";
+    s.dst = "198.18.1.1";
+    f = ipv4_udp(s);
+    EXPECT_EQ(b.snap->route(f.data() + 14, uint32_t(f.size() - 14)).kind, NhKind::local);
+    EXPECT_EQ(b.snap->route(f.data() + 14, uint32_t(f.size() - 14)).nh, nullptr);
+    Ip6Spec s6;
+    s6.dst = "2001:db8:ffff::1";
+    auto f6 = ipv6_udp(s6);
+    EXPECT_EQ(b.snap->route(f6.data() + 14, uint32_t(f6.size() - 14)).kind, NhKind::none);
+}
+
 TEST(Snapshot, GatewaysShareOneNexthop) {
     auto b = build(lab_config(), 101);
     // 198.19.0.0/16 and the ECMP group both use 198.18.2.2.
