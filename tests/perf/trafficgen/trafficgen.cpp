@@ -95,7 +95,6 @@ void build_template(QueueGen& g, const uint8_t mac[6]) {
         ip[3] = 46;
         ip[8] = 64;
         ip[9] = 17;
-        ip[24 - 4] = 0;  // UDP header at ip+20
         uint8_t* udp = ip + 20;
         udp[2] = 0x13;
         udp[3] = 0x88;  // dport 5000
@@ -178,6 +177,7 @@ void stats_thread(std::string path) {
             }
         }
         auto now = std::chrono::steady_clock::now();
+        if (rx < last_rx || tx < last_tx) break;  // ports closed or counters reset: the run is over
         double dt = std::chrono::duration<double>(now - last).count();
         double t = std::chrono::duration<double>(now - start).count();
         std::fprintf(f, "{\"t\": %.3f, \"rx_pps\": %.0f, \"tx_pps\": %.0f, \"rx_packets\": %lu, \"tx_packets\": %lu}\n",
