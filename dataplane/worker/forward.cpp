@@ -30,24 +30,7 @@ inline uint32_t load_be32(const uint8_t* p) {
     return rte_be_to_cpu_32(v);
 }
 
-// Per-burst scratch for the gather/lookup/scatter steps.
-struct Scratch {
-    uint16_t idx4[kMaxBurst];
-    uint32_t dst4[kMaxBurst];
-    uint64_t nh4[kMaxBurst];
-    uint16_t idx6[kMaxBurst];
-    uint8_t dst6[kMaxBurst][16];
-    uint64_t nh6[kMaxBurst];
-    // Forwarding candidates after the FIB step.
-    uint16_t fwd_idx[kMaxBurst];
-    uint16_t fwd_port[kMaxBurst];
-    uint32_t fwd_slot[kMaxBurst];
-    uint16_t n_fwd = 0;
-    // On-link destinations needing a neighbor lookup (index into fwd_*).
-    NeighborKey keys[kMaxBurst];
-    const NeighborKey* key_ptr[kMaxBurst];
-    uint16_t key_fwd[kMaxBurst];
-};
+using Scratch = BurstScratch;
 
 inline bool is_unspecified(const uint8_t* a) {
     uint64_t x, y;
@@ -111,7 +94,7 @@ inline void resolve_nexthop(const Snapshot& s, rte_mbuf* m, uint16_t i, uint64_t
 
 void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n, BurstResult& r,
                    CoreCounters& c) {
-    Scratch sc;
+    Scratch& sc = r.scratch;
     uint16_t n4 = 0, n6 = 0;
     sc.n_fwd = 0;
 

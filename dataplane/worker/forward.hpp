@@ -16,7 +16,26 @@ namespace sluice::dp {
 
 inline constexpr uint16_t kMaxBurst = 256;
 
+// Per-burst scratch for the gather/lookup/scatter steps; lives in the
+// worker's BurstResult so nothing is constructed per burst.
+struct BurstScratch {
+    uint16_t idx4[kMaxBurst];
+    uint32_t dst4[kMaxBurst];
+    uint64_t nh4[kMaxBurst];
+    uint16_t idx6[kMaxBurst];
+    uint8_t dst6[kMaxBurst][16];
+    uint64_t nh6[kMaxBurst];
+    uint16_t fwd_idx[kMaxBurst];
+    uint16_t fwd_port[kMaxBurst];
+    uint32_t fwd_slot[kMaxBurst];
+    uint16_t n_fwd;
+    NeighborKey keys[kMaxBurst];
+    const NeighborKey* key_ptr[kMaxBurst];
+    uint16_t key_fwd[kMaxBurst];
+};
+
 struct BurstResult {
+    BurstScratch scratch;
     // Packets ready to send, per egress port (ports listed in `ports_used`).
     uint16_t tx_count[kMaxPorts] = {};
     rte_mbuf* tx[kMaxPorts][kMaxBurst];
