@@ -149,8 +149,10 @@ inline uint16_t csum_update16(uint16_t hc, uint16_t old_word, uint16_t new_word)
 // already checked TTL > 1 (RFC 1812 5.3.1).
 inline void ipv4_decrement_ttl(uint8_t* ip) {
     uint16_t old_word = load_be16(ip + 8);  // TTL | protocol
-    ip[8] = uint8_t(ip[8] - 1);
-    uint16_t new_word = load_be16(ip + 8);
+    // Derive the new word arithmetically rather than re-reading it: a 16-bit
+    // load right after a byte store to the same bytes stalls store forwarding.
+    uint16_t new_word = uint16_t(old_word - 0x0100);
+    ip[8] = uint8_t(new_word >> 8);
     store_be16(ip + 10, csum_update16(load_be16(ip + 10), old_word, new_word));
 }
 
