@@ -12,7 +12,7 @@
 # the copy and is marked "benchmark build copy:" in the patched sources.
 #
 # Route files (read at start-up, one route per line, '#' comments allowed):
-#   L3FWD_ROUTES4=FILE   lines "a.b.c.d/len port"   (e.g. "16.0.0.0/24 1")
+#   L3FWD_ROUTES4=FILE   lines "a.b.c.d/len port"   (e.g. "100.64.0.0/30 1")
 #   L3FWD_ROUTES6=FILE   lines "x::/len port"       (e.g. "2001:db8::/64 1")
 # A family without a file keeps l3fwd's compiled-in default table.
 set -euo pipefail
