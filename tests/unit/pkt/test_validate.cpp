@@ -289,7 +289,7 @@ TEST(ValidateIpv6, DadCandidateShape) {
 // ---- Accessors -----------------------------------------------------------------
 
 TEST(Accessors, Ipv4) {
-    Bytes b = make_ipv4({.src = "10.1.2.3", .dst = "192.0.2.200", .proto = 6, .ttl = 17, .tos = 0xb8,
+    Bytes b = make_ipv4({.src = "198.18.2.3", .dst = "192.0.2.200", .proto = 6, .ttl = 17, .tos = 0xb8,
                          .id = 0xbeef, .frag = 0x4000, .options = {1, 1, 1, 1}, .l4 = ports_l4(80, 443, 4)});
     const uint8_t* ip = b.data();
     EXPECT_EQ(ipv4_version(ip), 4);
@@ -299,7 +299,7 @@ TEST(Accessors, Ipv4) {
     EXPECT_EQ(ipv4_id(ip), 0xbeef);
     EXPECT_EQ(ipv4_ttl(ip), 17);
     EXPECT_EQ(ipv4_proto(ip), 6);
-    EXPECT_EQ(ipv4_src(ip), 0x0a010203u);
+    EXPECT_EQ(ipv4_src(ip), 0xc6120203u);
     EXPECT_EQ(ipv4_dst(ip), 0xc00002c8u);
     EXPECT_EQ(ipv4_src_bytes(ip), ip + 12);
     EXPECT_EQ(ipv4_dst_bytes(ip), ip + 16);
