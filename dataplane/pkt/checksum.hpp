@@ -147,13 +147,20 @@ inline uint16_t csum_update16(uint16_t hc, uint16_t old_word, uint16_t new_word)
 
 // TTL - 1 with the incremental header checksum update. The caller has
 // already checked TTL > 1 (RFC 1812 5.3.1).
+// TTL is the high byte of the word it shares with the protocol, so m' = m -
+// 0x0100 and RFC 1624 eqn. 3 becomes HC' = ~(~HC + ~m + m') = ~(~HC +
+// 0xFEFF): ~m + m' = 0xFFFF - 0x0100 exactly, for any m >= 0x0100. The sum
+// is byte-order independent (RFC 1071 2.B), so it runs on the stored bytes
+// with the constant in the same order: no byte swaps, one fold.
 inline void ipv4_decrement_ttl(uint8_t* ip) {
-    uint16_t old_word = load_be16(ip + 8);  // TTL | protocol
-    // Derive the new word arithmetically rather than re-reading it: a 16-bit
-    // load right after a byte store to the same bytes stalls store forwarding.
-    uint16_t new_word = uint16_t(old_word - 0x0100);
-    ip[8] = uint8_t(new_word >> 8);
-    store_be16(ip + 10, csum_update16(load_be16(ip + 10), old_word, new_word));
+    constexpr uint16_t kMinusTtl = std::endian::native == std::endian::little ? 0xFFFE : 0xFEFF;
+    ip[8] = uint8_t(ip[8] - 1);
+    uint16_t hc;
+    std::memcpy(&hc, ip + 10, 2);
+    uint32_t s = uint32_t(uint16_t(~hc)) + kMinusTtl;
+    s = (s & 0xffff) + (s >> 16);
+    hc = uint16_t(~s);
+    std::memcpy(ip + 10, &hc, 2);
 }
 
 // Pseudo-header partial sums.

@@ -1,5 +1,6 @@
 #include "dataplane/worker/forward.hpp"
 
+#include <bit>
 #include <cstring>
 
 #include <rte_byteorder.h>
@@ -49,45 +50,114 @@ inline void drop(BurstResult& r, CoreCounters& c, rte_mbuf* m, DropReason why) {
     r.drop[r.n_drop++] = m;
 }
 
+constexpr uint32_t kTtlLow = 1u << 31;
+
 inline uint8_t* l3(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr); }
 
-// Common tail for both families once the FIB answered: local, no route,
-// TTL, ECMP choice, MTU, then queue for the neighbor step.
-inline void resolve_nexthop(const Snapshot& s, rte_mbuf* m, uint16_t i, uint64_t nhv, bool v6, Scratch& sc,
-                            BurstResult& r) {
-    uint8_t* ip = l3(m);
-    switch (nh_kind(nhv)) {
-    case NhKind::none:
-        punt(r, m, Punt::no_route);
-        return;
-    case NhKind::local:
-        punt(r, m, Punt::local);
-        return;
+// The NIC's verdict on the IPv4 header checksum, where it gave one.
+inline pkt::RxCsum rx_csum(const rte_mbuf* m) {
+    switch (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) {
+    case RTE_MBUF_F_RX_IP_CKSUM_GOOD:
+        return pkt::RxCsum::good;
+    case RTE_MBUF_F_RX_IP_CKSUM_BAD:
+        return pkt::RxCsum::bad;
     default:
-        break;
+        return pkt::RxCsum::unknown;
+    }
+}
+
+// The 48-bit destination MAC at the start of a frame of >= 14 bytes,
+// compared with one 8-byte load (the two bytes past it belong to the
+// source MAC and are masked off).
+static_assert(std::endian::native == std::endian::little, "MAC words are little-endian (x86, arm64)");
+inline uint64_t mac48(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v & 0x0000FFFFFFFFFFFFull;  // little-endian: the first six bytes
+}
+
+inline uint64_t mac48(const std::array<uint8_t, 6>& mac) {
+    uint64_t v = 0;
+    std::memcpy(&v, mac.data(), 6);
+    return v;
+}
+
+// New Ethernet header: destination from the neighbor word (its low six
+// bytes, kMacValid in the top bit), source from the egress interface. Two
+// stores, 8 + 4 bytes, instead of twelve byte moves.
+inline void write_l2(uint8_t* d, uint64_t nbr_word, const Interface& out) {
+    uint64_t head;  // dst MAC + the first two bytes of the source MAC
+    uint16_t src01;
+    std::memcpy(&src01, out.mac.data(), 2);
+    head = (nbr_word & 0x0000FFFFFFFFFFFFull) | (uint64_t(src01) << 48);
+    std::memcpy(d, &head, 8);
+    std::memcpy(d + 8, out.mac.data() + 2, 4);
+}
+
+inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
+    if (r.tx_count[port] == 0) r.ports_used[r.n_ports_used++] = port;
+    r.tx[port][r.tx_count[port]++] = m;
+}
+
+// Rewrites a packet whose next hop MAC is known and queues it for TX.
+template <bool V6>
+[[gnu::always_inline]] inline void send(const Snapshot& s, rte_mbuf* m, uint64_t nbr_word, uint16_t port,
+                                        BurstResult& r) {
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    write_l2(d, nbr_word, s.ifaces[port]);
+    if constexpr (V6)
+        pkt::ipv6_decrement_hop_limit(d + kEthHdr);  // IPv6 has no header checksum
+    else
+        pkt::ipv4_decrement_ttl(d + kEthHdr);
+    enqueue_tx(r, port, m);
+}
+
+// After the FIB answered: local, no route, TTL, ECMP choice, MTU; then, for
+// a gateway (its neighbor slot is in the next hop, no hash lookup), the MAC
+// word and the rewrite right here. On-link destinations wait for the bulk
+// neighbor lookup. Returns 1 if the packet was queued for TX.
+// `meta`: the L3 length, with kTtlLow set if TTL / hop limit <= 1 (read
+// in the parse pass, so this step touches the packet only to rewrite it).
+template <bool V6>
+[[gnu::always_inline]] inline uint32_t resolve_nexthop(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf* m,
+                                                       uint16_t i, uint64_t nhv, uint32_t meta, Scratch& sc,
+                                                       BurstResult& r) {
+    NhKind kind = nh_kind(nhv);
+    if (kind == NhKind::none || kind == NhKind::local) [[unlikely]] {
+        punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
+        return 0;
     }
     // RFC 1812 5.3.1 / RFC 8200 3: a packet that would leave with TTL 0 is
     // not forwarded.
-    if ((v6 ? ip[7] : ip[8]) <= 1) {
+    if (meta & kTtlLow) [[unlikely]] {
         punt(r, m, Punt::ttl);
-        return;
+        return 0;
     }
     uint32_t nh_idx = nh_index(nhv);
-    if (nh_kind(nhv) == NhKind::group) {
+    if (kind == NhKind::group) {
+        const uint8_t* ip = l3(m);
         uint32_t avail = m->data_len - kEthHdr;
-        uint32_t h = v6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail);
+        uint32_t h = V6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail);
         nh_idx = s.group_members[ecmp_pick(s.groups[nh_idx], h)];
     }
     const NextHop& nh = s.nexthops[nh_idx];
-    uint32_t l3_len = v6 ? 40u + load_be16(ip + 4) : load_be16(ip + 2);
-    if (l3_len > nh.mtu) {
+    if ((meta & ~kTtlLow) > nh.mtu) [[unlikely]] {
         punt(r, m, Punt::too_big);
-        return;
+        return 0;
     }
-    uint16_t k = sc.n_fwd++;
-    sc.fwd_idx[k] = i;
-    sc.fwd_port[k] = nh.port;
-    sc.fwd_slot[k] = nh.neighbor;
+    if (nh.neighbor == kNoNeighbor) {
+        uint16_t k = sc.n_fwd++;
+        sc.fwd_idx[k] = i;
+        sc.fwd_port[k] = nh.port;
+        return 0;
+    }
+    uint64_t w = nbrs.word(nh.neighbor);
+    if (!(w & kMacValid)) [[unlikely]] {
+        punt(r, m, Punt::neighbor);
+        return 0;
+    }
+    send<V6>(s, m, w, nh.port, r);
+    return 1;
 }
 
 }  // namespace
@@ -100,23 +170,34 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
 
     for (unsigned i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
 
+    // A burst comes from one port: the interface is looked up when the port
+    // changes, not per packet.
+    uint16_t cur_port = UINT16_MAX;
+    bool port_ok = false;
+    uint64_t port_mac = 0;
+
     // 1. Parse and validate; gather destinations per family.
     for (uint16_t i = 0; i < n; ++i) {
         if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         rte_mbuf* m = pkts[i];
         const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
         uint32_t len = m->data_len;
-        if (len < kEthHdr) {
+        if (len < kEthHdr) [[unlikely]] {
             drop(r, c, m, DropReason::l2_truncated);
             continue;
         }
-        if (m->port >= kMaxPorts || !s.ifaces[m->port].present) {
+        if (m->port != cur_port) [[unlikely]] {
+            cur_port = m->port;
+            port_ok = cur_port < kMaxPorts && s.ifaces[cur_port].present;
+            if (port_ok) port_mac = mac48(s.ifaces[cur_port].mac);
+        }
+        if (!port_ok) [[unlikely]] {
             drop(r, c, m, DropReason::port_down);
             continue;
         }
         // Unicast frames must be for us; group frames (broadcast, multicast)
         // are looked at by the protocol handlers.
-        if (!(d[0] & 1) && std::memcmp(d, s.ifaces[m->port].mac.data(), 6) != 0) {
+        if (!(d[0] & 1) && mac48(d) != port_mac) [[unlikely]] {
             drop(r, c, m, DropReason::l2_not_for_us);
             continue;
         }
@@ -124,19 +205,20 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
         uint32_t avail = len - kEthHdr;
         switch (load_be16(d + 12)) {
         case kEtherIpv4: {
-            DropReason why = pkt::validate_ipv4(ip, avail);
-            if (why != DropReason::none) {
+            DropReason why = pkt::validate_ipv4(ip, avail, rx_csum(m));
+            if (why != DropReason::none) [[unlikely]] {
                 drop(r, c, m, why);
                 continue;
             }
             uint32_t dst = load_be32(ip + 16);
             // Multicast and limited broadcast are not routed here
             // (RFC 1812 5.3.5.1); they end at this router unprocessed.
-            if ((dst >> 28) == 0xE || dst == 0xFFFFFFFFu) {
+            if ((dst >> 28) == 0xE || dst == 0xFFFFFFFFu) [[unlikely]] {
                 drop(r, c, m, DropReason::local_unsupported);
                 continue;
             }
             sc.idx4[n4] = i;
+            sc.len4[n4] = uint32_t(load_be16(ip + 2)) | (ip[8] <= 1 ? kTtlLow : 0);
             sc.dst4[n4++] = dst;
             break;
         }
@@ -150,7 +232,7 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
                 punt(r, m, Punt::local);
                 continue;
             }
-            if (why != DropReason::none) {
+            if (why != DropReason::none) [[unlikely]] {
                 drop(r, c, m, why);
                 continue;
             }
@@ -168,6 +250,7 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
                 continue;
             }
             sc.idx6[n6] = i;
+            sc.len6[n6] = uint32_t(40u + load_be16(ip + 4)) | (ip[7] <= 1 ? kTtlLow : 0);
             std::memcpy(sc.dst6[n6++], dst, 16);
             break;
         }
@@ -180,50 +263,45 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
         }
     }
 
-    // 2. One bulk lookup per family.
-    if (n4) rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
-    if (n6) rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
-    for (uint16_t k = 0; k < n4; ++k) resolve_nexthop(s, pkts[sc.idx4[k]], sc.idx4[k], sc.nh4[k], false, sc, r);
-    for (uint16_t k = 0; k < n6; ++k) resolve_nexthop(s, pkts[sc.idx6[k]], sc.idx6[k], sc.nh6[k], true, sc, r);
-
-    // 3. On-link destinations: one bulk neighbor lookup.
-    uint16_t nk = 0;
-    for (uint16_t k = 0; k < sc.n_fwd; ++k) {
-        if (sc.fwd_slot[k] != kNoNeighbor) continue;
-        const uint8_t* ip = l3(pkts[sc.fwd_idx[k]]);
-        bool v6 = (ip[0] >> 4) == 6;
-        sc.keys[nk] = v6 ? NeighborKey::v6addr(sc.fwd_port[k], ip + 24) : NeighborKey::v4(sc.fwd_port[k], ip + 16);
-        sc.key_ptr[nk] = &sc.keys[nk];
-        sc.key_fwd[nk++] = k;
+    // 2. One bulk lookup per family, then the next hop; packets to a
+    // gateway are rewritten and queued right away.
+    uint32_t sent = 0;
+    if (n4) {
+        rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
+        for (uint16_t k = 0; k < n4; ++k)
+            sent += resolve_nexthop<false>(s, nbrs, pkts[sc.idx4[k]], sc.idx4[k], sc.nh4[k], sc.len4[k], sc, r);
     }
-    for (uint16_t off = 0; off < nk; off += 64) {
-        uint16_t cnt = uint16_t(nk - off < 64 ? nk - off : 64);
-        uint32_t slots[64];
-        nbrs.lookup_bulk(sc.key_ptr + off, cnt, slots);
-        for (uint16_t j = 0; j < cnt; ++j) sc.fwd_slot[sc.key_fwd[off + j]] = slots[j];
+    if (n6) {
+        rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
+        for (uint16_t k = 0; k < n6; ++k)
+            sent += resolve_nexthop<true>(s, nbrs, pkts[sc.idx6[k]], sc.idx6[k], sc.nh6[k], sc.len6[k], sc, r);
     }
 
-    // 4. Rewrite and scatter to per-port TX lists.
-    uint16_t sent = 0;
-    for (uint16_t k = 0; k < sc.n_fwd; ++k) {
-        rte_mbuf* m = pkts[sc.fwd_idx[k]];
-        uint64_t w = sc.fwd_slot[k] == kNoNeighbor ? 0 : nbrs.word(sc.fwd_slot[k]);
-        if (!(w & kMacValid)) {
-            punt(r, m, Punt::neighbor);
-            continue;
+    // 3. On-link destinations: one bulk neighbor lookup, then the rewrite.
+    if (sc.n_fwd) [[unlikely]] {
+        for (uint16_t k = 0; k < sc.n_fwd; ++k) {
+            const uint8_t* ip = l3(pkts[sc.fwd_idx[k]]);
+            bool v6 = (ip[0] >> 4) == 6;
+            sc.keys[k] = v6 ? NeighborKey::v6addr(sc.fwd_port[k], ip + 24) : NeighborKey::v4(sc.fwd_port[k], ip + 16);
+            sc.key_ptr[k] = &sc.keys[k];
         }
-        uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-        uint16_t port = sc.fwd_port[k];
-        mac_from_word(w, d);
-        std::memcpy(d + 6, s.ifaces[port].mac.data(), 6);
-        uint8_t* ip = d + kEthHdr;
-        if ((ip[0] >> 4) == 4)
-            pkt::ipv4_decrement_ttl(ip);
-        else
-            ip[7]--;  // IPv6 has no header checksum
-        if (r.tx_count[port] == 0) r.ports_used[r.n_ports_used++] = port;
-        r.tx[port][r.tx_count[port]++] = m;
-        ++sent;
+        for (uint16_t off = 0; off < sc.n_fwd; off += 64) {
+            uint16_t cnt = uint16_t(sc.n_fwd - off < 64 ? sc.n_fwd - off : 64);
+            nbrs.lookup_bulk(sc.key_ptr + off, cnt, sc.fwd_slot + off);
+        }
+        for (uint16_t k = 0; k < sc.n_fwd; ++k) {
+            rte_mbuf* m = pkts[sc.fwd_idx[k]];
+            uint64_t w = sc.fwd_slot[k] == kNoNeighbor ? 0 : nbrs.word(sc.fwd_slot[k]);
+            if (!(w & kMacValid)) {
+                punt(r, m, Punt::neighbor);
+                continue;
+            }
+            if ((l3(m)[0] >> 4) == 4)
+                send<false>(s, m, w, sc.fwd_port[k], r);
+            else
+                send<true>(s, m, w, sc.fwd_port[k], r);
+            ++sent;
+        }
     }
     bump(c.forwarded, sent);
 }

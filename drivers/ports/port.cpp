@@ -55,6 +55,10 @@ PortResult open_port(const PortSetup& s) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_hf = want_rss & info.flow_type_rss_offloads;
     }
+    // The NIC's IPv4 header checksum verdict saves the forwarder the software
+    // check (it reads RTE_MBUF_F_RX_IP_CKSUM_*; without offload it checks).
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     uint16_t n_rx = s.rx_queues;

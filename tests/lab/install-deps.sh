@@ -10,7 +10,7 @@ PACKAGES=(
   libdpdk-dev dpdk dpdk-dev dpdk-doc libibverbs-dev
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev
   # unit tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev valgrind
+  libgtest-dev libgmock-dev libbenchmark-dev valgrind python3-matplotlib
   # functional tests, demo
   python3 python3-pytest python3-pytest-timeout python3-scapy python3-yaml
   tshark tcpdump iproute2 iputils-ping traceroute curl procps psmisc kmod coreutils

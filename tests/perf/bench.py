@@ -32,7 +32,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIM = os.path.join(ROOT, "build/tests/perf/trafficgen/libsluice_trafficgen.so")
 PROFILE_HPP = os.path.join(ROOT, "tests/perf/trafficgen/profile.hpp")
-OURS = os.path.join(ROOT, "build/dataplane/sluice-dp")
+OURS = os.path.join(ROOT, os.environ.get("SLUICE_BUILD", "build"), "dataplane/sluice-dp")
 L3FWD_BUILD = os.path.join(ROOT, "tests/perf/l3fwd_build.sh")
 TESTPMD = "dpdk-testpmd"
 

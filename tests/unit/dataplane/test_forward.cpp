@@ -229,6 +229,45 @@ TEST_F(Forward, DropReasonsAreCounted) {
     }
 }
 
+TEST_F(Forward, NicChecksumVerdictIsUsed) {
+    // A port with IPv4 RX checksum offload marks each mbuf; the forwarder
+    // trusts GOOD (no software check) and drops BAD under the same reason.
+    resolve("198.18.2.2", 1, kHostB);
+    rte_mbuf* bad = mb(ipv4_udp({}));
+    bad->ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_BAD;
+    run({bad});
+    EXPECT_EQ(res_->n_drop, 1);
+    EXPECT_EQ(drops(DropReason::ipv4_bad_checksum), 1u);
+    free_all();
+    auto frame = ipv4_udp({});
+    frame[14 + 10] ^= 0xff;  // software would drop it; the NIC vouched for it
+    rte_mbuf* good = mb(frame);
+    good->ol_flags |= RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    run({good});
+    EXPECT_EQ(res_->tx_count[1], 1);
+    EXPECT_EQ(drops(DropReason::ipv4_bad_checksum), 1u);
+    free_all();
+}
+
+TEST_F(Forward, TtlAndLengthReadInTheParsePassStillDecide) {
+    // TTL / hop limit 1, read in the parse pass, still punts once the FIB
+    // said "forward".
+    resolve("198.18.2.2", 1, kHostB);
+    Ip4Spec one;
+    one.ttl = 1;
+    run({mb(ipv4_udp(one))});
+    ASSERT_EQ(res_->n_punt, 1);
+    EXPECT_EQ(dp::punt_of(res_->punt[0]), Punt::ttl);
+    free_all();
+    Ip6Spec hl1;
+    hl1.hop_limit = 1;
+    resolve("2001:db8:2::2", 1, kHostB);
+    run({mb(ipv6_udp(hl1))});
+    ASSERT_EQ(res_->n_punt, 1);
+    EXPECT_EQ(dp::punt_of(res_->punt[0]), Punt::ttl);
+    free_all();
+}
+
 TEST_F(Forward, MixedBurstKeepsEachPacketsFate) {
     resolve("198.18.2.2", 1, kHostB);
     resolve("2001:db8:2::2", 1, kHostB);

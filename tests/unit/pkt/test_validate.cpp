@@ -197,6 +197,44 @@ TEST(ValidateIpv4Unaligned, AnyStartAddress) {
     }
 }
 
+// The NIC's checksum verdict (RX offload): `good` skips the software check,
+// `bad` fails at the checksum step, so earlier failures still win.
+TEST(ValidateIpv4RxCsum, GoodSkipsSoftwareCheck) {
+    Bytes b = good4();
+    b[10] ^= 0xff;  // wrong in software's eyes
+    EXPECT_EQ(validate_ipv4(b.data(), b.size(), RxCsum::unknown), DropReason::ipv4_bad_checksum);
+    EXPECT_EQ(validate_ipv4(b.data(), b.size(), RxCsum::good), DropReason::none);
+}
+
+TEST(ValidateIpv4RxCsum, BadFailsAtTheChecksumStep) {
+    Bytes b = good4();
+    EXPECT_EQ(validate_ipv4(b.data(), b.size(), RxCsum::bad), DropReason::ipv4_bad_checksum);
+    Bytes t = good4();
+    put16(t.data() + 2, uint16_t(t.size() + 1));  // total length beyond the frame: checked first
+    EXPECT_EQ(validate_ipv4(t.data(), t.size(), RxCsum::bad), DropReason::ipv4_bad_total_length);
+    Bytes s = make_ipv4({.src = "127.0.0.1"});  // a bad source is checked after the checksum
+    EXPECT_EQ(validate_ipv4(s.data(), s.size(), RxCsum::bad), DropReason::ipv4_bad_checksum);
+    EXPECT_EQ(validate_ipv4(s.data(), s.size(), RxCsum::good), DropReason::ipv4_bad_source);
+}
+
+// The first-octet table that short-cuts the address tests agrees with the
+// RFC 1812 5.3.7 rules for every first octet, as source and as destination.
+TEST(ValidateIpv4Addresses, EveryFirstOctet) {
+    for (int o = 0; o < 256; ++o) {
+        std::string a = std::to_string(o) + ".1.2.3";
+        Bytes src = make_ipv4({.src = a.c_str()});
+        bool bad_src = o == 0 || o == 127 || o >= 224;
+        EXPECT_EQ(validate_ipv4(src.data(), src.size()),
+                  bad_src ? DropReason::ipv4_bad_source : DropReason::none) << a;
+        Bytes dst = make_ipv4({.dst = a.c_str()});
+        bool bad_dst = o == 0 || o == 127 || o >= 240;  // 224/4 is the forwarder's (not routed)
+        EXPECT_EQ(validate_ipv4(dst.data(), dst.size()),
+                  bad_dst ? DropReason::ipv4_bad_destination : DropReason::none) << a;
+    }
+    Bytes bcast = make_ipv4({.dst = "255.255.255.255"});
+    EXPECT_EQ(validate_ipv4(bcast.data(), bcast.size()), DropReason::none) << "limited broadcast is the caller's";
+}
+
 // ---- IPv6 --------------------------------------------------------------------
 
 Bytes good6() { return make_ipv6({.payload = ports_l4(12345, 53)}); }
