@@ -52,6 +52,7 @@ struct Prefix {
 struct SourceMark {
     int line = 0;    // 1-based; 0 = unknown
     int column = 0;  // 1-based
+    uint32_t file = 0;  // 0 = the config file; k = Config::route_files[k - 1]
 };
 
 struct IdleBackoff {
@@ -120,7 +121,8 @@ struct Config {
     NeighborConfig neighbor;
     IcmpConfig icmp;
     std::vector<PortConfig> ports;
-    std::vector<Route> routes;
+    std::vector<Route> routes;         // the YAML's, then each route file's in order
+    std::vector<std::string> route_files;  // resolved paths (config/route_file.hpp)
     std::vector<StaticNeighbor> neighbors;
 };
 

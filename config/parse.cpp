@@ -29,6 +29,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/load.hpp"
+#include "config/route_file.hpp"
 #include "config/rules.hpp"
 
 namespace sluice::config {
@@ -145,6 +146,8 @@ public:
         }
         root(doc);
         if (!errs_.empty()) return finish_errors();
+        read_route_files(cfg_, file_, errs_);
+        if (!errs_.empty()) return finish_errors();
 
         errs_ = validate(cfg_);
         if (!errs_.empty()) {
@@ -231,6 +234,7 @@ private:
     // Rewrites a validate() error with the path as written and the position
     // of the closest recorded field (the field itself, else its parent).
     void refine(ConfigError& e) {
+        if (e.file != file_) return;  // a route file's error already says where
         if (index_.empty())
             for (const auto& [k, loc] : locs_) index_[k] = &loc;  // later records win
         std::string key = e.field;
@@ -251,8 +255,9 @@ private:
     }
 
     LoadResult finish_errors() {
-        std::stable_sort(errs_.begin(), errs_.end(), [](const ConfigError& a, const ConfigError& b) {
-            return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+        // The config file's errors first, then each route file's, each by position.
+        std::stable_sort(errs_.begin(), errs_.end(), [&](const ConfigError& a, const ConfigError& b) {
+            return std::make_tuple(a.file != file_, a.line, a.column) < std::make_tuple(b.file != file_, b.line, b.column);
         });
         return LoadResult(std::move(errs_));
     }
@@ -473,13 +478,26 @@ private:
                         list(v, p, "a list of routes (each item starting with \"- prefix:\")",
                              [&](const YAML::Node& item, const std::string& ip, size_t) { route(item, ip); });
                     }},
+                   {"route_files",
+                    [&](const YAML::Node& v, const std::string& p) {
+                        list(v, p, "a list of route file paths (relative to this file's directory)",
+                             [&](const YAML::Node& item, const std::string& ip, size_t) {
+                                 std::string path;
+                                 if (text(item, ip, "a route file path", &path)) {
+                                     if (path.empty())
+                                         error(item, ip, "expected a route file path, got an empty string");
+                                     else
+                                         cfg_.route_files.push_back(path);
+                                 }
+                             });
+                    }},
                    {"neighbors",
                     [&](const YAML::Node& v, const std::string& p) {
                         list(v, p, "a list of static neighbors (each a map with address, mac and port)",
                              [&](const YAML::Node& item, const std::string& ip, size_t) { static_neighbor(item, ip); });
                     }},
                },
-               "a map of settings (mbufs, workers, ports, routes, ...)");
+               "a map of settings (mbufs, workers, ports, routes, route_files, ...)");
     }
 
     void workers(const YAML::Node& n, const std::string& path) {

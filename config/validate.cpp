@@ -101,7 +101,7 @@ public:
 private:
     void err(const SourceMark& m, std::string field, std::string msg) {
         ConfigError e;
-        e.file = cfg_.source.empty() ? "<config>" : cfg_.source;
+        e.file = file_of(m);
         e.line = m.line;
         e.column = m.column;
         e.field = std::move(field);
@@ -299,12 +299,30 @@ private:
         connected_.push_back({i, j, net});
     }
 
+    std::string file_of(const SourceMark& m) const {
+        if (m.file > 0 && m.file <= cfg_.route_files.size()) return cfg_.route_files[m.file - 1];
+        return cfg_.source.empty() ? "<config>" : cfg_.source;
+    }
+
+    // How a route is named in messages: its place in the YAML list, or its
+    // route file (whose line the error carries).
+    std::string route_field(size_t i) const {
+        const SourceMark& m = cfg_.routes[i].mark;
+        if (m.file > 0) return "route_files[" + std::to_string(m.file - 1) + "]";
+        return "routes[" + std::to_string(i) + "]";
+    }
+    std::string route_place(size_t i) const {
+        const SourceMark& m = cfg_.routes[i].mark;
+        if (m.file > 0) return file_of(m) + ":" + std::to_string(m.line);
+        return "routes[" + std::to_string(i) + "]" + at_line(m);
+    }
+
     void routes() {
         using Key = std::tuple<IpAddr::Family, std::array<uint8_t, 16>, uint8_t>;
         std::map<Key, size_t> seen;
         for (size_t i = 0; i < cfg_.routes.size(); ++i) {
             const Route& r = cfg_.routes[i];
-            const std::string R = "routes[" + std::to_string(i) + "]";
+            const std::string R = route_field(i);
             const IpAddr& fam = r.prefix.addr;
             if (r.prefix.len > max_len(fam)) {
                 err(r.mark, R + ".prefix",
@@ -315,8 +333,7 @@ private:
                     "host bits are set in " + to_string(r.prefix) + "; did you mean " + to_string(net) + "?");
             } else if (auto [it, fresh] = seen.emplace(Key{fam.family, fam.bytes, r.prefix.len}, i); !fresh) {
                 err(r.mark, R + ".prefix",
-                    "duplicate route for " + to_string(r.prefix) + " (first at routes[" + std::to_string(it->second) +
-                        "]" + at_line(cfg_.routes[it->second].mark) + ")");
+                    "duplicate route for " + to_string(r.prefix) + " (first at " + route_place(it->second) + ")");
             }
 
             if (r.nexthops.empty()) {

@@ -1,9 +1,11 @@
 #include "dataplane/fib/snapshot.hpp"
+#include "dataplane/fib/fib_plan.hpp"
 #include "config/load.hpp"
 #include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/ip.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <tuple>
@@ -92,12 +94,9 @@ namespace {
 
 Prefix host_route(const IpAddr& a) { return Prefix{a, uint8_t(a.is_v4() ? 32 : 128)}; }
 
-// Collects every (prefix -> value) pair first, so the FIBs can be sized
-// exactly before anything is added.
-struct Entry {
-    Prefix prefix;
-    uint64_t value;
-};
+// Collects every (prefix -> value) pair first (FibEntry), so the FIBs can be
+// sized exactly before anything is added (fib_plan.hpp).
+using Entry = FibEntry;
 
 class Builder {
 public:
@@ -219,43 +218,68 @@ private:
     std::string create_fibs(uint64_t version) {
         // A config may name the same prefix as a connected subnet and a
         // route; the later entry wins, as in the order added (routes last).
-        std::string name4 = "sl4_" + std::to_string(version);
-        std::string name6 = "sl6_" + std::to_string(version);
+        Fib6Plan plan6 = plan_fib6(v6_);
+        uint32_t tbl8_4 = fib4_tbl8_needed(v4_);
+        // The estimates follow DPDK 22.11's reservation rules; should a
+        // build still run out of groups (-ENOSPC), it retries with twice
+        // the groups, a bounded number of times.
+        std::string err;
+        for (uint32_t scale = 1; scale <= 8; scale *= 2) {
+            err = fill_fibs(version, plan6, tbl8_4, scale);
+            if (err != "ENOSPC") return err;
+            rte_fib_free(s_.fib4);
+            rte_fib6_free(s_.fib6);
+            s_.fib4 = nullptr;
+            s_.fib6 = nullptr;
+        }
+        return "the FIB ran out of tbl8 groups even at 8x the estimate (" + std::to_string(tbl8_4) + " IPv4, " +
+               std::to_string(plan6.tbl8_needed) + " IPv6)";
+    }
 
-        uint32_t long4 = 0, long6 = 0;
-        for (const auto& e : v4_) long4 += e.prefix.len > 24;
-        for (const auto& e : v6_) long6 += e.prefix.len > 24;
+    // "" on success, "ENOSPC" when a table ran out of tbl8 groups, else a
+    // message.
+    std::string fill_fibs(uint64_t version, const Fib6Plan& plan6, uint32_t tbl8_4, uint32_t scale) {
+        std::string name4 = "sl4_" + std::to_string(version) + "_" + std::to_string(scale);
+        std::string name6 = "sl6_" + std::to_string(version) + "_" + std::to_string(scale);
 
         rte_fib_conf c4{};
         c4.type = RTE_FIB_DIR24_8;
         c4.default_nh = nh_encode(NhKind::none, 0);
         c4.max_routes = int(v4_.size() + 16);
         c4.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-        // Each prefix longer than /24 may need its own tbl8 group.
-        c4.dir24_8.num_tbl8 = std::max<uint32_t>(256, long4 + 64);
+        c4.dir24_8.num_tbl8 = std::max<uint32_t>(256, (tbl8_4 + 64) * scale);
         s_.fib4 = rte_fib_create(name4.c_str(), SOCKET_ID_ANY, &c4);
         if (!s_.fib4) return "rte_fib_create(" + name4 + "): " + rte_strerror(rte_errno);
 
         rte_fib6_conf c6{};
         c6.type = RTE_FIB6_TRIE;
         c6.default_nh = nh_encode(NhKind::none, 0);
-        c6.max_routes = int(v6_.size() + 16);
+        c6.max_routes = int(plan6.steps.size() + 16);
         c6.trie.nh_sz = RTE_FIB6_TRIE_4B;
-        // A /128 walks up to 13 tbl8 levels below the first 24 bits.
-        c6.trie.num_tbl8 = std::max<uint32_t>(256, long6 * 14 + 64);
+        c6.trie.num_tbl8 = std::max<uint32_t>(256, (plan6.tbl8_needed + 64) * scale);
         s_.fib6 = rte_fib6_create(name6.c_str(), SOCKET_ID_ANY, &c6);
         if (!s_.fib6) return "rte_fib6_create(" + name6 + "): " + rte_strerror(rte_errno);
 
         for (const auto& e : v4_) {
             int rc = rte_fib_add(s_.fib4, e.prefix.addr.v4_host(), e.prefix.len, e.value);
+            if (rc == -ENOSPC) return "ENOSPC";
             if (rc < 0) return "rte_fib_add(" + config::to_string(e.prefix) + "): " + rte_strerror(-rc);
         }
-        for (const auto& e : v6_) {
-            int rc = rte_fib6_add(s_.fib6, e.prefix.addr.bytes.data(), e.prefix.len, e.value);
-            if (rc < 0) return "rte_fib6_add(" + config::to_string(e.prefix) + "): " + rte_strerror(-rc);
+        for (const auto& st : plan6.steps) {
+            uint64_t value = st.value;
+            if (st.helper) {
+                uint8_t ip[1][16];
+                std::memcpy(ip[0], st.prefix.addr.bytes.data(), 16);
+                rte_fib6_lookup_bulk(s_.fib6, ip, &value, 1);
+            }
+            int rc = rte_fib6_add(s_.fib6, st.prefix.addr.bytes.data(), st.prefix.len, value);
+            if (rc == -ENOSPC) return "ENOSPC";
+            if (rc < 0) return "rte_fib6_add(" + config::to_string(st.prefix) + "): " + rte_strerror(-rc);
         }
         s_.routes4 = uint32_t(v4_.size());
         s_.routes6 = uint32_t(v6_.size());
+        s_.fib6_helpers = plan6.helpers;
+        s_.fib_tbl8_scale = scale;
         return {};
     }
 

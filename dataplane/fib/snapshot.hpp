@@ -40,6 +40,8 @@ struct Snapshot {
     std::vector<EcmpGroup> groups;
     std::vector<uint32_t> group_members;          // nexthop indices
     uint32_t routes4 = 0, routes6 = 0;
+    uint32_t fib6_helpers = 0;  // covering prefixes added for tbl8 sizing (fib_plan.hpp)
+    uint32_t fib_tbl8_scale = 1;  // > 1 if the tbl8 estimate fell short and the build retried
 
     Snapshot() = default;
     Snapshot(const Snapshot&) = delete;

@@ -318,7 +318,7 @@ TEST(UnknownField, TopLevelSuggestsSpelling) {
     auto r = load(with_ports("rouets: []\n"));
     EXPECT_TRUE(OnlyError(r, "rouets", kFirstFreeLine, "unknown field \"rouets\" (did you mean \"routes\"?)"));
     EXPECT_TRUE(HasError(r, "rouets", kFirstFreeLine,
-                         "expected one of: mbufs, mbuf_cache, workers, neighbor, icmp, ports, routes, neighbors"));
+                         "expected one of: mbufs, mbuf_cache, workers, neighbor, icmp, ports, routes, route_files, neighbors"));
 }
 
 TEST(UnknownField, InPortListsTheFields) {
