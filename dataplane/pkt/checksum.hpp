@@ -113,17 +113,17 @@ inline uint16_t csum_fold(uint32_t sum) {
 inline uint16_t ipv4_header_checksum(const uint8_t* ip, size_t hdr_len) { return csum_fold(csum_add(0, ip, hdr_len)); }
 
 // The common case, a 20-byte header, as five 32-bit loads into a 64-bit
-// accumulator (no loop, no carries until the fold). True when it verifies.
+// accumulator, with no fold: 2^16 = 1 (mod 2^16 - 1), so the ones'-complement
+// sum of the 16-bit words is 0xFFFF exactly when the plain sum S is a
+// non-zero multiple of 0xFFFF (RFC 1071 2.A: the sum is addition mod
+// 2^16 - 1). Loading in host order multiplies S by 2^8 mod 2^16 - 1, which
+// is invertible, so byte order does not matter either. The division by a
+// constant is a multiply and a shift.
 inline bool ipv4_header20_checksum_ok(const uint8_t* ip) {
     uint32_t w[5];
     std::memcpy(w, ip, 20);
     uint64_t s = uint64_t(w[0]) + w[1] + w[2] + w[3] + w[4];
-    s = (s & 0xffffffff) + (s >> 32);
-    s = (s & 0xffffffff) + (s >> 32);
-    uint32_t t = uint32_t(s);
-    t = (t & 0xffff) + (t >> 16);
-    t = (t & 0xffff) + (t >> 16);
-    return t == 0xffff;  // byte order does not matter for this test (RFC 1071 2.B)
+    return s != 0 && s % 0xFFFF == 0;
 }
 
 inline bool ipv4_header_checksum_ok(const uint8_t* ip) {

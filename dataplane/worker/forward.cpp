@@ -50,8 +50,6 @@ inline void drop(BurstResult& r, CoreCounters& c, rte_mbuf* m, DropReason why) {
     r.drop[r.n_drop++] = m;
 }
 
-constexpr uint32_t kTtlLow = 1u << 31;
-
 inline uint8_t* l3(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr); }
 
 // The NIC's verdict on the IPv4 header checksum, where it gave one.
@@ -116,32 +114,31 @@ template <bool V6>
 // a gateway (its neighbor slot is in the next hop, no hash lookup), the MAC
 // word and the rewrite right here. On-link destinations wait for the bulk
 // neighbor lookup. Returns 1 if the packet was queued for TX.
-// `meta`: the L3 length, with kTtlLow set if TTL / hop limit <= 1 (read
-// in the parse pass, so this step touches the packet only to rewrite it).
 template <bool V6>
 [[gnu::always_inline]] inline uint32_t resolve_nexthop(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf* m,
-                                                       uint16_t i, uint64_t nhv, uint32_t meta, Scratch& sc,
-                                                       BurstResult& r) {
+                                                       uint16_t i, uint64_t nhv, Scratch& sc, BurstResult& r) {
     NhKind kind = nh_kind(nhv);
     if (kind == NhKind::none || kind == NhKind::local) [[unlikely]] {
         punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
         return 0;
     }
+    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+    uint8_t* ip = d + kEthHdr;
     // RFC 1812 5.3.1 / RFC 8200 3: a packet that would leave with TTL 0 is
     // not forwarded.
-    if (meta & kTtlLow) [[unlikely]] {
+    if ((V6 ? ip[7] : ip[8]) <= 1) [[unlikely]] {
         punt(r, m, Punt::ttl);
         return 0;
     }
     uint32_t nh_idx = nh_index(nhv);
     if (kind == NhKind::group) {
-        const uint8_t* ip = l3(m);
         uint32_t avail = m->data_len - kEthHdr;
         uint32_t h = V6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail);
         nh_idx = s.group_members[ecmp_pick(s.groups[nh_idx], h)];
     }
     const NextHop& nh = s.nexthops[nh_idx];
-    if ((meta & ~kTtlLow) > nh.mtu) [[unlikely]] {
+    uint32_t l3_len = V6 ? 40u + load_be16(ip + 4) : load_be16(ip + 2);
+    if (l3_len > nh.mtu) [[unlikely]] {
         punt(r, m, Punt::too_big);
         return 0;
     }
@@ -156,8 +153,125 @@ template <bool V6>
         punt(r, m, Punt::neighbor);
         return 0;
     }
-    send<V6>(s, m, w, nh.port, r);
+    write_l2(d, w, s.ifaces[nh.port]);
+    if constexpr (V6)
+        pkt::ipv6_decrement_hop_limit(ip);
+    else
+        pkt::ipv4_decrement_ttl(ip);
+    enqueue_tx(r, nh.port, m);
     return 1;
+}
+
+// Everything the fast paths below do not vouch for: the full checks in
+// RFC order, to learn the drop reason or to accept an uncommon but valid
+// packet (IPv4 options, NIC checksum verdicts, link-local and multicast
+// IPv6, ARP). Appends to the gather lists like the fast paths.
+[[gnu::noinline]] void classify_slow(rte_mbuf* m, uint16_t i, bool port_ok, uint64_t port_mac,
+                                     Scratch& sc, uint16_t& n4, uint16_t& n6, BurstResult& r, CoreCounters& c) {
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    uint32_t len = m->data_len;
+    if (len < kEthHdr) {
+        drop(r, c, m, DropReason::l2_truncated);
+        return;
+    }
+    if (!port_ok) {
+        drop(r, c, m, DropReason::port_down);
+        return;
+    }
+    // Unicast frames must be for us; group frames (broadcast, multicast)
+    // are looked at by the protocol handlers.
+    if (!(d[0] & 1) && mac48(d) != port_mac) {
+        drop(r, c, m, DropReason::l2_not_for_us);
+        return;
+    }
+    const uint8_t* ip = d + kEthHdr;
+    uint32_t avail = len - kEthHdr;
+    switch (load_be16(d + 12)) {
+    case kEtherIpv4: {
+        DropReason why = pkt::validate_ipv4(ip, avail, rx_csum(m));
+        if (why != DropReason::none) {
+            drop(r, c, m, why);
+            return;
+        }
+        uint32_t dst = load_be32(ip + 16);
+        // Multicast and limited broadcast are not routed here
+        // (RFC 1812 5.3.5.1); they end at this router unprocessed.
+        if ((dst >> 28) == 0xE || dst == 0xFFFFFFFFu) {
+            drop(r, c, m, DropReason::local_unsupported);
+            return;
+        }
+        sc.idx4[n4] = i;
+        sc.dst4[n4++] = dst;
+        return;
+    }
+    case kEtherIpv6: {
+        DropReason why = pkt::validate_ipv6(ip, avail);
+        const uint8_t* dst = ip + 24;
+        if (why == DropReason::ipv6_bad_source && dst[0] == 0xff && (dst[1] & 0x0f) == 2 && is_unspecified(ip + 8)) {
+            // Duplicate address detection and MLD come from :: to
+            // link-local multicast (RFC 4862 5.4.2): the agent's.
+            punt(r, m, Punt::local);
+            return;
+        }
+        if (why != DropReason::none) {
+            drop(r, c, m, why);
+            return;
+        }
+        if (dst[0] == 0xff) {
+            // Link-local scope multicast carries ND and echo to all-nodes:
+            // the agent's. Wider scopes are not routed.
+            if ((dst[1] & 0x0f) == 2)
+                punt(r, m, Punt::local);
+            else
+                drop(r, c, m, DropReason::ipv6_multicast);
+            return;
+        }
+        if (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80) {  // fe80::/10 never leaves the link
+            punt(r, m, Punt::local);
+            return;
+        }
+        sc.idx6[n6] = i;
+        std::memcpy(sc.dst6[n6++], dst, 16);
+        return;
+    }
+    case kEtherArp:
+        punt(r, m, Punt::local);
+        return;
+    default:
+        drop(r, c, m, DropReason::l2_unknown_ethertype);
+        return;
+    }
+}
+
+// Ethertypes as they sit in memory, compared without a byte swap.
+constexpr uint16_t kRawEtherIpv4 = std::endian::native == std::endian::little ? 0x0008 : 0x0800;
+constexpr uint16_t kRawEtherIpv6 = std::endian::native == std::endian::little ? 0xDD86 : 0x86DD;
+constexpr uint32_t kMinV4Frame = kEthHdr + 20;
+constexpr uint32_t kMinV6Frame = kEthHdr + 40;
+
+// The common IPv4 packet in one breath: header without options, lengths
+// sane, checksum good (NIC or software), source and destination ordinary
+// unicast (kV4SpecialOctet also covers multicast and broadcast, which the
+// slow path drops). Anything else goes to classify_slow, which gives the
+// exact verdict; this only ever says "certainly fine".
+[[gnu::always_inline]] inline bool ipv4_fast_ok(const uint8_t* ip, uint32_t avail, uint64_t ol_flags) {
+    if (ip[0] != 0x45) return false;
+    uint32_t total = load_be16(ip + 2);
+    if (total < 20 || total > avail) return false;
+    uint64_t ck = ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    if (ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && (ck == RTE_MBUF_F_RX_IP_CKSUM_BAD || !pkt::ipv4_header20_checksum_ok(ip)))
+        return false;
+    return !(pkt::kV4SpecialOctet.v[ip[12]] | pkt::kV4SpecialOctet.v[ip[16]]);
+}
+
+// The common IPv6 packet: version 6, payload within the frame, global or
+// ULA unicast source and destination (first byte neither 0x00, 0xfe nor
+// 0xff covers unspecified, loopback, link-local and multicast).
+[[gnu::always_inline]] inline bool ipv6_fast_ok(const uint8_t* ip, uint32_t avail) {
+    if ((ip[0] >> 4) != 6) return false;
+    if (40u + load_be16(ip + 4) > avail) return false;
+    auto ordinary = [](uint8_t b) { return b != 0x00 && b != 0xfe && b != 0xff; };
+    return ordinary(ip[8]) && ordinary(ip[24]);
 }
 
 }  // namespace
@@ -176,91 +290,34 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
     bool port_ok = false;
     uint64_t port_mac = 0;
 
-    // 1. Parse and validate; gather destinations per family.
+    // 1. Parse and validate; gather destinations per family. The common
+    // cases are checked inline; the rest (and every drop) in classify_slow.
     for (uint16_t i = 0; i < n; ++i) {
         if (i + kPrefetchAhead < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
         rte_mbuf* m = pkts[i];
         const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
         uint32_t len = m->data_len;
-        if (len < kEthHdr) [[unlikely]] {
-            drop(r, c, m, DropReason::l2_truncated);
-            continue;
-        }
         if (m->port != cur_port) [[unlikely]] {
             cur_port = m->port;
             port_ok = cur_port < kMaxPorts && s.ifaces[cur_port].present;
-            if (port_ok) port_mac = mac48(s.ifaces[cur_port].mac);
+            port_mac = port_ok ? mac48(s.ifaces[cur_port].mac) : ~0ull;  // ~0: matches no frame
         }
-        if (!port_ok) [[unlikely]] {
-            drop(r, c, m, DropReason::port_down);
-            continue;
-        }
-        // Unicast frames must be for us; group frames (broadcast, multicast)
-        // are looked at by the protocol handlers.
-        if (!(d[0] & 1) && mac48(d) != port_mac) [[unlikely]] {
-            drop(r, c, m, DropReason::l2_not_for_us);
-            continue;
-        }
-        const uint8_t* ip = d + kEthHdr;
-        uint32_t avail = len - kEthHdr;
-        switch (load_be16(d + 12)) {
-        case kEtherIpv4: {
-            DropReason why = pkt::validate_ipv4(ip, avail, rx_csum(m));
-            if (why != DropReason::none) [[unlikely]] {
-                drop(r, c, m, why);
+        uint16_t et;
+        std::memcpy(&et, d + 12, 2);
+        if (len >= kMinV4Frame && mac48(d) == port_mac) [[likely]] {
+            const uint8_t* ip = d + kEthHdr;
+            if (et == kRawEtherIpv4 && ipv4_fast_ok(ip, len - kEthHdr, m->ol_flags)) [[likely]] {
+                sc.idx4[n4] = i;
+                sc.dst4[n4++] = load_be32(ip + 16);
                 continue;
             }
-            uint32_t dst = load_be32(ip + 16);
-            // Multicast and limited broadcast are not routed here
-            // (RFC 1812 5.3.5.1); they end at this router unprocessed.
-            if ((dst >> 28) == 0xE || dst == 0xFFFFFFFFu) [[unlikely]] {
-                drop(r, c, m, DropReason::local_unsupported);
+            if (et == kRawEtherIpv6 && len >= kMinV6Frame && ipv6_fast_ok(ip, len - kEthHdr)) {
+                sc.idx6[n6] = i;
+                std::memcpy(sc.dst6[n6++], ip + 24, 16);
                 continue;
             }
-            sc.idx4[n4] = i;
-            sc.len4[n4] = uint32_t(load_be16(ip + 2)) | (ip[8] <= 1 ? kTtlLow : 0);
-            sc.dst4[n4++] = dst;
-            break;
         }
-        case kEtherIpv6: {
-            DropReason why = pkt::validate_ipv6(ip, avail);
-            const uint8_t* dst = ip + 24;
-            if (why == DropReason::ipv6_bad_source && dst[0] == 0xff && (dst[1] & 0x0f) == 2 &&
-                is_unspecified(ip + 8)) {
-                // Duplicate address detection and MLD come from :: to
-                // link-local multicast (RFC 4862 5.4.2): the agent's.
-                punt(r, m, Punt::local);
-                continue;
-            }
-            if (why != DropReason::none) [[unlikely]] {
-                drop(r, c, m, why);
-                continue;
-            }
-            if (dst[0] == 0xff) {
-                // Link-local scope multicast carries ND and echo to
-                // all-nodes: the agent's. Wider scopes are not routed.
-                if ((dst[1] & 0x0f) == 2)
-                    punt(r, m, Punt::local);
-                else
-                    drop(r, c, m, DropReason::ipv6_multicast);
-                continue;
-            }
-            if (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80) {  // fe80::/10 never leaves the link
-                punt(r, m, Punt::local);
-                continue;
-            }
-            sc.idx6[n6] = i;
-            sc.len6[n6] = uint32_t(40u + load_be16(ip + 4)) | (ip[7] <= 1 ? kTtlLow : 0);
-            std::memcpy(sc.dst6[n6++], dst, 16);
-            break;
-        }
-        case kEtherArp:
-            punt(r, m, Punt::local);
-            break;
-        default:
-            drop(r, c, m, DropReason::l2_unknown_ethertype);
-            break;
-        }
+        classify_slow(m, i, port_ok, port_mac, sc, n4, n6, r, c);
     }
 
     // 2. One bulk lookup per family, then the next hop; packets to a
@@ -269,12 +326,12 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
     if (n4) {
         rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
         for (uint16_t k = 0; k < n4; ++k)
-            sent += resolve_nexthop<false>(s, nbrs, pkts[sc.idx4[k]], sc.idx4[k], sc.nh4[k], sc.len4[k], sc, r);
+            sent += resolve_nexthop<false>(s, nbrs, pkts[sc.idx4[k]], sc.idx4[k], sc.nh4[k], sc, r);
     }
     if (n6) {
         rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
         for (uint16_t k = 0; k < n6; ++k)
-            sent += resolve_nexthop<true>(s, nbrs, pkts[sc.idx6[k]], sc.idx6[k], sc.nh6[k], sc.len6[k], sc, r);
+            sent += resolve_nexthop<true>(s, nbrs, pkts[sc.idx6[k]], sc.idx6[k], sc.nh6[k], sc, r);
     }
 
     // 3. On-link destinations: one bulk neighbor lookup, then the rewrite.

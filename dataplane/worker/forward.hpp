@@ -22,11 +22,9 @@ struct BurstScratch {
     uint16_t idx4[kMaxBurst];
     uint32_t dst4[kMaxBurst];
     uint64_t nh4[kMaxBurst];
-    uint32_t len4[kMaxBurst];  // total length | 1 << 31 if TTL <= 1
     uint16_t idx6[kMaxBurst];
     uint8_t dst6[kMaxBurst][16];
     uint64_t nh6[kMaxBurst];
-    uint32_t len6[kMaxBurst];  // 40 + payload length | 1 << 31 if hop limit <= 1
     // Packets to on-link destinations, waiting for the neighbor lookup.
     uint16_t fwd_idx[kMaxBurst];
     uint16_t fwd_port[kMaxBurst];

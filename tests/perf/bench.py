@@ -1,23 +1,28 @@
 #!/usr/bin/env python3
 """Side-by-side forwarding benchmark: sluice-dp vs DPDK l3fwd (LPM, FIB) vs
-testpmd io forward, on the same single worker lcore with the same traffic.
+testpmd io forward, on the same single worker lcore with the same traffic,
+in one run. Writes docs/perf.md and docs/perf.png.
 
-    python3 tests/perf/bench.py [--quick] [--seconds S] [--dry-run]
+    python3 tests/perf/bench.py            # the whole comparison (~45 min)
+    python3 tests/perf/bench.py --quick    # IPv4/IPv6 x 1k prefixes, no callgrind (~3 min)
+    python3 tests/perf/bench.py --smoke --out /tmp/r.json --no-report   # 1 s per contender
 
-Traffic: two net_null ports (software sink: RX hands out mbufs, TX frees
-them; no packet ever leaves the process) plus the LD_PRELOAD shim
-build/tests/perf/trafficgen/libsluice_trafficgen.so, which writes the
-profile's packets into every received mbuf and logs JSON lines of pps.
-Destinations of prefix i come from tests/perf/trafficgen/profile.hpp (read
-at run time so the route tables always match the shim); the address space
-used for destinations exists only inside the net_null ports.
+Traffic: two net_null ports (RX hands out mbufs, TX frees them; no packet
+ever leaves the process) plus the LD_PRELOAD shim libsluice_trafficgen.so,
+which writes the profile's packets into every received mbuf, like a NIC's
+DMA, and logs JSON lines of rates. Destinations of prefix i come from
+tests/perf/trafficgen/profile.hpp; every contender gets the same routes.
 
-Each contender runs alone: EAL `-l 0-1` (forwarding on lcore 1), a unique
---file-prefix, hugepages if /dev/hugepages has enough free pages (with
---huge-unlink) else `--no-huge -m 2048`. After the first sample with
-traffic, WARMUP seconds are skipped, then S seconds of samples are taken;
-Mpps = median of the tx_pps samples. Results: tests/perf/results.json
-(tests/perf/report.py renders them).
+Each contender runs alone: EAL `-l 0-1` (forwarding on lcore 1, the main
+lcore idle or nearly), a unique --file-prefix, hugepages when enough are
+free (else `--no-huge -m 2048`, recorded per run). One start per (family,
+prefixes) serves every flow count: the shim moves to the next count every
+warmup + seconds (l3fwd's LPM takes minutes to load 10^6 routes). Mpps =
+median of the segment's one-second TX samples after the warm-up.
+
+Instructions per packet: each contender under `valgrind --tool=callgrind`
+for a fixed time; the forwarding thread's instructions divided by the
+packets the shim wrote, with and without the shim's own share.
 """
 import argparse
 import json
@@ -30,28 +35,25 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHIM = os.path.join(ROOT, "build/tests/perf/trafficgen/libsluice_trafficgen.so")
 PROFILE_HPP = os.path.join(ROOT, "tests/perf/trafficgen/profile.hpp")
-OURS = os.path.join(ROOT, os.environ.get("SLUICE_BUILD", "build"), "dataplane/sluice-dp")
 L3FWD_BUILD = os.path.join(ROOT, "tests/perf/l3fwd_build.sh")
 TESTPMD = "dpdk-testpmd"
 
-# Benchmark addressing (documentation ranges only, RFC 2544 / RFC 3849):
-# port 0 (ingress) 198.18.0.1/24, 2001:db8:fffe::1/64; port 1 (egress)
-# 198.18.1.1/24, 2001:db8:fffe:1::1/64 (outside the IPv6 destinations,
-# 2001:db8:0-10:...); every route goes via the static neighbor
-# 198.18.1.2 / 2001:db8:fffe:1::2 on port 1.
+# Benchmark addressing (documentation ranges only): port 0 198.18.0.1/24,
+# 2001:db8:fffe::1/64; port 1 198.18.1.1/24, 2001:db8:fffe:1::1/64 (outside
+# the IPv6 destinations, 2001:db8:0-f:...); every route goes via the static
+# neighbor 198.18.1.2 / 2001:db8:fffe:1::2 on port 1.
 GW4, GW6 = "198.18.1.2", "2001:db8:fffe:1::2"
 GW_MAC = "02:00:00:00:01:02"
 
 CONTENDERS = ["ours", "l3fwd-lpm", "l3fwd-fib", "testpmd"]
+# The function each contender's forwarding lcore runs (callgrind: finds the thread).
+LOOP_FN = {"ours": "worker_main", "l3fwd-lpm": "lpm_main_loop", "l3fwd-fib": "fib_main_loop",
+           "testpmd": "run_pkt_fwd_on_lcore"}
 
-# Known limits (measured, see the report of issue 3 / l3fwd_build.sh):
-#  - l3fwd FIB IPv6 (trie) needs ~5 tbl8 groups per /64 route: the build
-#    copy allows ~104k routes.
-LIMITS = {
-    ("l3fwd-fib", "v6"): 100000,
-}
+# Known limits (measured; see l3fwd_build.sh): l3fwd's FIB IPv6 (trie)
+# reserves ~5 tbl8 groups per /64 route; the build copy allows ~104k routes.
+LIMITS = {("l3fwd-fib", "v6"): 100000}
 
 
 def log(*a):
@@ -61,25 +63,12 @@ def log(*a):
 # ---------------------------------------------------------------- addressing
 def v4_scheme():
     """(base, prefix_len, shift) of IPv4 prefix i = base + (i << shift), read
-    from the shim's profile.hpp (falling back to its current values:
-    100.64.0.0 + (i << 2) as a /30, RFC 6598 space, benchmark-only
-    destinations that exist only inside the net_null sink)."""
-    base, plen, shift = (100 << 24) | (64 << 16), 30, 2
-    try:
-        text = open(PROFILE_HPP).read()
-        m = re.search(r"kV4PrefixBase\s*=\s*([^;]+);", text)
-        if m:
-            expr = re.sub(r"(\d+)u\b", r"\1", m.group(1).split("//")[0])
-            if re.fullmatch(r"[\d\s()<|+]*", expr):
-                base = eval(expr)  # digits, shifts, | and + only
-        m = re.search(r"kV4PrefixLen\s*=\s*(\d+)", text)
-        if m:
-            plen = int(m.group(1))
-        m = re.search(r"v4_prefix\(uint32_t i\)\s*\{\s*return kV4PrefixBase \+ \(i << (\d+)\)", text)
-        if m:
-            shift = int(m.group(1))
-    except OSError:
-        pass
+    from the shim's profile.hpp so the routes always match the packets."""
+    text = open(PROFILE_HPP).read()
+    m = re.search(r"kV4PrefixBase\s*=\s*\((\d+)u << 24\)\s*\|\s*\((\d+)u << 16\)", text)
+    base = (int(m.group(1)) << 24) | (int(m.group(2)) << 16)
+    plen = int(re.search(r"kV4PrefixLen\s*=\s*(\d+)", text).group(1))
+    shift = int(re.search(r"v4_prefix\(uint32_t i\)\s*\{\s*return kV4PrefixBase \+ \(i << (\d+)\)", text).group(1))
     return base, plen, shift
 
 
@@ -88,7 +77,7 @@ def ip4(a):
 
 
 def prefixes(family, n):
-    """Yield the n destination prefixes as text."""
+    """The n destination prefixes as text."""
     if family == "v4":
         base, plen, shift = v4_scheme()
         for i in range(n):
@@ -105,9 +94,17 @@ def write_l3fwd_routes(path, family, n):
             f.write(f"{p} 1\n")
 
 
-def write_ours_config(path, family, routes_file):
-    """Our YAML config: the profile family's routes (a route file, as for a
-    full table) via the static neighbor on port 1, busy polling, burst 32."""
+def write_ours_routes(path, family, n):
+    gw = GW4 if family == "v4" else GW6
+    with open(path, "w") as f:
+        f.write("# benchmark routes (net_null only)\n")
+        for p in prefixes(family, n):
+            f.write(f"{p} via {gw}\n")
+
+
+def write_ours_config(path, routes_file):
+    """Our YAML config: routes from a route file (as a full table would be)
+    via the static neighbor on port 1, busy polling, burst 32."""
     with open(path, "w") as f:
         f.write(
             "# Generated by tests/perf/bench.py. net_null ports only: no packet\n"
@@ -125,15 +122,39 @@ def write_ours_config(path, family, routes_file):
             f'route_files: ["{routes_file}"]\n')
 
 
-def write_ours_routes(path, family, n):
-    gw = GW4 if family == "v4" else GW6
-    with open(path, "w") as f:
-        f.write("# benchmark routes (net_null only)\n")
-        for p in prefixes(family, n):
-            f.write(f"{p} via {gw}\n")
+# ---------------------------------------------------------------- build
+def ensure_build(build_dir, dry):
+    """A release build (-O3, NDEBUG), as l3fwd is built (-O3)."""
+    if dry:
+        return
+    if not os.path.exists(os.path.join(build_dir, "build.ninja")):
+        log(f"configuring release build in {build_dir}")
+        subprocess.run(["meson", "setup", build_dir, "-Dbuildtype=release", "-Db_ndebug=true"], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+    log(f"building {build_dir}")
+    subprocess.run(["ninja", "-C", build_dir], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-# ---------------------------------------------------------------- EAL / runs
+def ensure_l3fwd(workdir, maxroutes, dry):
+    out = os.path.join(workdir, "l3fwd-build")
+    binary = os.path.join(out, "l3fwd/build/l3fwd")
+    stamp = os.path.join(out, "l3fwd/build/maxroutes")
+    try:
+        ok = os.path.exists(binary) and int(open(stamp).read()) >= maxroutes
+    except (OSError, ValueError):
+        ok = False
+    if not ok and not dry:
+        log(f"building l3fwd copy in {out} (MAXROUTES={maxroutes})")
+        subprocess.run([L3FWD_BUILD, out, str(maxroutes)], check=True, timeout=600, stdout=subprocess.DEVNULL)
+    return binary
+
+
+def reserve_hugepages(pages):
+    """Best effort; the runs fall back to --no-huge."""
+    subprocess.run([os.path.join(ROOT, "tests/lab/hugepages.sh"), str(pages)], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
 def hugepages_free_bytes():
     try:
         if not any(l.split()[1] == "/dev/hugepages" for l in open("/proc/mounts")):
@@ -144,16 +165,18 @@ def hugepages_free_bytes():
         return 0
 
 
-def mem_args(prefix_count, force_nohuge):
-    need = (1800 if prefix_count >= 100000 else 700) << 20
+def mem_args(force_nohuge):
+    # l3fwd's FIB mode always builds its IPv6 table at the copy's full size
+    # (512 MiB of tbl8 groups), whatever the profile.
+    need = 1800 << 20
     if not force_nohuge and hugepages_free_bytes() >= need:
-        return ["--huge-unlink"], "hugepages"
-    return ["--no-huge", "-m", "2048"], "no-huge -m 2048"
+        return ["--huge-unlink", "-m", str(need >> 20)], "hugepages"
+    return ["--no-huge", "-m", "2048"], "no-huge"
 
 
-def command(contender, eal, cfg_path, l3fwd_bin):
+def command(contender, eal, cfg_path, ours_bin, l3fwd_bin):
     if contender == "ours":
-        return [OURS] + eal + ["--", "--config", cfg_path]
+        return [ours_bin] + eal + ["--", "--config", cfg_path]
     if contender.startswith("l3fwd"):
         cmd = [l3fwd_bin] + eal + ["--", "-p", "0x3", "--config=(0,0,1),(1,0,1)", "-P", "--parse-ptype"]
         if contender == "l3fwd-fib":
@@ -179,190 +202,201 @@ def read_samples(path):
     return out
 
 
-def stop(proc):
-    """SIGINT our child, then SIGKILL its process group if it lingers."""
+def stop(proc, grace=20):
+    """SIGINT the contender (all of them print and exit on it), SIGKILL its
+    process group if it lingers."""
     if proc.poll() is not None:
         return
     try:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(timeout=10)
 
 
-def run_one(cmd, env, tg_out, log_path, seconds, warmup, load_timeout):
-    """Run one contender; returns a result dict (mpps=None on failure)."""
+def start(cmd, env, log_path):
+    with open(log_path, "w") as lf:
+        # stdin stays open (a pipe nobody writes): testpmd's prompt quits on EOF.
+        return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=lf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def run_segments(cmd, env, tg_out, log_path, flows, seconds, warmup, load_timeout):
+    """One start, one segment per flow count; returns {flows: result}."""
     if os.path.exists(tg_out):
         os.unlink(tg_out)
     t0 = time.monotonic()
-    with open(log_path, "w") as lf:
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=lf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    res = {"cmd": cmd, "log": log_path}
-    t_traffic = None
+    proc = start(cmd, env, log_path)
+    err, load_s = None, None
+    need = warmup + seconds
     try:
         while True:
             time.sleep(0.5)
             now = time.monotonic()
             if proc.poll() is not None:
-                res["error"] = f"exited early with code {proc.returncode}"
+                err = f"exited early with code {proc.returncode}"
                 break
             samples = [s for s in read_samples(tg_out) if "t" in s]
-            if t_traffic is None:
-                first = next((s for s in samples if s.get("rx_pps", 0) > 0), None)
-                if first is not None:
-                    t_traffic = first["t"]
-                    res["load_seconds"] = round(now - t0, 1)
+            if load_s is None:
+                if any(s["rx_pps"] > 0 for s in samples):
+                    load_s = round(now - t0, 1)
                 elif now - t0 > load_timeout:
-                    res["error"] = f"no traffic after {load_timeout} s (still loading routes?)"
+                    err = f"no traffic after {load_timeout} s (still loading routes?)"
                     break
-            else:
-                used = [s for s in samples if s["t"] > t_traffic + warmup]
-                if len(used) >= seconds:
-                    break
-                if now - t0 > load_timeout + warmup + seconds + 30:
-                    res["error"] = "too few samples"
-                    break
+                continue
+            last = [s for s in samples if s.get("seg") == len(flows) - 1]
+            if len(last) >= need:
+                break
+            if now - t0 > load_s + need * len(flows) + 60:
+                err = "too few samples"
+                break
     finally:
         stop(proc)
     samples = [s for s in read_samples(tg_out) if "t" in s]
-    finals = [s for s in read_samples(tg_out) if s.get("final")]
-    if finals:
-        res["final"] = finals[-1]
-    if t_traffic is not None:
-        used = [s for s in samples if s["t"] > t_traffic + warmup][:seconds]
-        if used:
-            res["tx_pps_samples"] = [s["tx_pps"] for s in used]
-            res["mpps"] = round(statistics.median(res["tx_pps_samples"]) / 1e6, 3)
-            res["rx_mpps"] = round(statistics.median(s["rx_pps"] for s in used) / 1e6, 3)
-    if "mpps" not in res and "error" not in res:
-        res["error"] = "no samples"
-    if "error" in res:
-        try:
-            res["log_tail"] = open(log_path, errors="replace").read()[-1500:]
-        except OSError:
-            pass
+    out = {}
+    for seg, fl in enumerate(flows):
+        rec = {"load_seconds": load_s}
+        seg_samples = [s for s in samples if s.get("seg") == seg and s["rx_pps"] > 0][warmup:warmup + seconds]
+        if seg_samples:
+            rec["tx_pps_samples"] = [s["tx_pps"] for s in seg_samples]
+            rec["mpps"] = round(statistics.median(rec["tx_pps_samples"]) / 1e6, 3)
+        else:
+            rec["error"] = err or "no samples"
+        if "error" in rec or err:
+            rec.setdefault("error", err)
+            try:
+                rec["log_tail"] = open(log_path, errors="replace").read()[-1500:]
+            except OSError:
+                pass
+        out[fl] = rec
+    return out
+
+
+# ---------------------------------------------------------------- callgrind
+def callgrind_totals(prefix):
+    """Per thread file: (total Ir, inclusive Ir of the shim's rx_fill, has LOOP fn names)."""
+    res = []
+    d = os.path.dirname(prefix)
+    base = os.path.basename(prefix)
+    for name in sorted(os.listdir(d)):
+        if not name.startswith(base + "-"):
+            continue
+        path = os.path.join(d, name)
+        total = None
+        with open(path, errors="replace") as f:
+            text = f.read()
+        m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
+        if m:
+            total = int(m.group(1))
+        if not total:
+            continue
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                             capture_output=True, text=True).stdout
+        fill = 0  # the function list's inclusive figures; inlined parts are listed apart, take the largest
+        for line in ann.splitlines():
+            m = re.match(r"^\s*([\d,]+) \(", line)
+            if m and "rx_fill(" in line:
+                fill = max(fill, int(m.group(1).replace(",", "")))
+        res.append({"file": path, "ir": total, "fill_ir": fill, "text_has": [k for k, v in LOOP_FN.items() if v in text]})
     return res
 
 
-def ensure_l3fwd(workdir, maxroutes, dry):
-    out = os.path.join(workdir, "l3fwd-build")
-    binary = os.path.join(out, "l3fwd/build/l3fwd")
-    stamp = os.path.join(out, "l3fwd/build/maxroutes")
+def run_callgrind(contender, cmd, env, workdir, run_id, seconds, load_timeout):
+    """Instructions per packet of the forwarding thread, under callgrind."""
+    prefix = os.path.join(workdir, f"cg-{run_id}.out")
+    for name in os.listdir(workdir):
+        if name.startswith(f"cg-{run_id}.out"):
+            os.unlink(os.path.join(workdir, name))
+    tg_out = env["SLUICE_TG_OUT"]
+    if os.path.exists(tg_out):
+        os.unlink(tg_out)
+    vg = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={prefix}"]
+    log_path = os.path.join(workdir, f"cg-{run_id}-{contender}.log")
+    t0 = time.monotonic()
+    proc = start(vg + cmd, env, log_path)
+    started = None
+    err = None
     try:
-        ok = os.path.exists(binary) and int(open(stamp).read()) >= maxroutes
-    except (OSError, ValueError):
-        ok = False
-    if not ok:
-        if dry:
-            print(f"{L3FWD_BUILD} {out} {maxroutes}")
-        else:
-            log(f"building l3fwd copy in {out} (MAXROUTES={maxroutes})")
-            subprocess.run([L3FWD_BUILD, out, str(maxroutes)], check=True, timeout=600,
-                           stdout=subprocess.DEVNULL)
-    return binary
+        while True:
+            time.sleep(1)
+            if proc.poll() is not None:
+                err = f"exited early with code {proc.returncode}"
+                break
+            now = time.monotonic()
+            if started is None:
+                if any(s.get("rx_pps", 0) > 0 for s in read_samples(tg_out)):
+                    started = now
+                elif now - t0 > load_timeout:
+                    err = "no traffic under callgrind"
+                    break
+            elif now - started >= seconds:
+                break
+    finally:
+        stop(proc, grace=120)
+    finals = [s for s in read_samples(tg_out) if s.get("final")]
+    if err or not finals:
+        return {"error": err or "no final packet count", "log": log_path}
+    packets = finals[-1]["filled"]
+    threads = callgrind_totals(prefix)
+    if not threads or not packets:
+        return {"error": "no callgrind output", "log": log_path}
+    fwd = max(threads, key=lambda t: t["ir"])  # the polling thread is by far the busiest
+    return {"packets": packets, "ir": fwd["ir"], "ipp": round(fwd["ir"] / packets, 1),
+            "ipp_without_source": round((fwd["ir"] - fwd["fill_ir"]) / packets, 1),
+            "source_ipp": round(fwd["fill_ir"] / packets, 1)}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="v4 x prefixes {1,1000} x flows {1} only")
-    ap.add_argument("--seconds", type=int, default=10, help="measured seconds per run (default 10)")
-    ap.add_argument("--warmup", type=int, default=2, help="seconds skipped after traffic starts (default 2)")
-    ap.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset of " + ",".join(CONTENDERS))
-    ap.add_argument("--families", default=None, help="comma-separated subset of v4,v6")
-    ap.add_argument("--prefixes", default=None, help="comma-separated prefix counts (default 1,1000,1000000)")
-    ap.add_argument("--flows", default=None, help="comma-separated flow counts (default 1,1000,1000000)")
-    ap.add_argument("--load-timeout", type=int, default=900, help="max seconds from start to first traffic")
-    ap.add_argument("--no-limits", action="store_true", help="also run profiles beyond the known limits")
-    ap.add_argument("--no-huge", action="store_true", help="always use --no-huge -m 2048")
-    ap.add_argument("--workdir", default="/tmp/sluice-perf", help="generated files, logs, l3fwd build")
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests/perf/results.json"))
-    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    a = ap.parse_args()
-
-    fams = ["v4"] if a.quick else ["v4", "v6"]
-    pfx = [1, 1000] if a.quick else [1, 1000, 1000000]
-    flows = [1] if a.quick else [1, 1000, 1000000]
-    if a.families:
-        fams = a.families.split(",")
-    if a.prefixes:
-        pfx = [int(x) for x in a.prefixes.split(",")]
-    if a.flows:
-        flows = [int(x) for x in a.flows.split(",")]
-    contenders = a.contenders.split(",")
-    for c in contenders:
-        if c not in CONTENDERS:
-            sys.exit(f"unknown contender {c}")
-    if not a.dry_run:
-        for path in [SHIM] + ([OURS] if "ours" in contenders else []):
-            if not os.path.exists(path):
-                sys.exit(f"missing {path}: build the project first (ninja -C build)")
-
-    os.makedirs(a.workdir, exist_ok=True)
-    l3fwd_bin = None
-    if any(c.startswith("l3fwd") for c in contenders):
-        l3fwd_bin = ensure_l3fwd(a.workdir, max(max(pfx), 1024), a.dry_run)
-
-    results = []
-    meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": a.seconds, "warmup": a.warmup,
-            "eal_lcores": "0-1 (forwarding on lcore 1)", "v4_scheme": "%s + (i << %d) /%d" % (
-                ip4(v4_scheme()[0]), v4_scheme()[2], v4_scheme()[1]),
-            "v6_scheme": "2001:db8:(i>>16):(i&0xffff)::/64", "cpu": cpu_model()}
-    run_id = 0
-    for fam in fams:
-        for n in pfx:
-            routes4 = os.path.join(a.workdir, f"routes-v4-{n if fam == 'v4' else 1}.txt")
-            routes6 = os.path.join(a.workdir, f"routes-v6-{n if fam == 'v6' else 1}.txt")
-            cfg = os.path.join(a.workdir, f"ours-{fam}-{n}.yaml")
-            if not a.dry_run:
-                for path, f2, cnt in ((routes4, "v4", n if fam == "v4" else 1), (routes6, "v6", n if fam == "v6" else 1)):
-                    if any(c.startswith("l3fwd") for c in contenders) and not os.path.exists(path):
-                        write_l3fwd_routes(path, f2, cnt)
-                if "ours" in contenders:
-                    ours_routes = os.path.join(a.workdir, f"ours-routes-{fam}-{n}.txt")
-                    write_ours_routes(ours_routes, fam, n)
-                    write_ours_config(cfg, fam, ours_routes)
-            for fl in flows:
-                for c in contenders:
-                    run_id += 1
-                    rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c}
-                    lim = LIMITS.get((c, fam))
-                    if lim is not None and n > lim and not a.no_limits:
-                        rec["skipped"] = f"{n} routes exceed the known limit of {c} ({lim})"
-                        results.append(rec)
-                        log(f"skip {c} {fam} prefixes={n}: {rec['skipped']}")
-                        continue
-                    memargs, memmode = mem_args(n, a.no_huge)
-                    eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
-                           "--file-prefix", f"sluice-perf-{os.getpid()}-{run_id}"] + memargs
-                    cmd = command(c, eal, cfg, l3fwd_bin)
-                    tg_out = os.path.join(a.workdir, f"tg-{run_id}.jsonl")
-                    env = dict(os.environ, LD_PRELOAD=SHIM, SLUICE_TG_PROFILE=fam, SLUICE_TG_PREFIXES=str(n),
-                               SLUICE_TG_FLOWS=str(fl), SLUICE_TG_OUT=tg_out)
-                    if c.startswith("l3fwd"):
-                        env.update(L3FWD_ROUTES4=routes4, L3FWD_ROUTES6=routes6)
-                    if a.dry_run:
-                        envs = " ".join(f"{k}={env[k]}" for k in ("LD_PRELOAD", "SLUICE_TG_PROFILE", "SLUICE_TG_PREFIXES",
-                                        "SLUICE_TG_FLOWS", "SLUICE_TG_OUT", "L3FWD_ROUTES4", "L3FWD_ROUTES6") if k in env)
-                        print(envs, " ".join(cmd))
-                        continue
-                    log(f"run {c} {fam} prefixes={n} flows={fl} ({memmode})")
-                    res = run_one(cmd, env, tg_out, os.path.join(a.workdir, f"run-{run_id}-{c}.log"),
-                                  a.seconds, a.warmup, a.load_timeout)
-                    rec.update(res, memory=memmode)
-                    results.append(rec)
-                    log(f"  -> {rec.get('mpps')} Mpps" + (f" ERROR {rec['error']}" if "error" in rec else "")
-                        + (f" (load {rec['load_seconds']} s)" if "load_seconds" in rec else ""))
-                    # write after every run: partial results survive an interruption
-                    with open(a.out, "w") as f:
-                        json.dump({"meta": meta, "results": results}, f, indent=1)
-    if not a.dry_run:
-        with open(a.out, "w") as f:
-            json.dump({"meta": meta, "results": results}, f, indent=1)
-        log(f"wrote {a.out}")
+def callgrind_breakdown(workdir, run_id, packets, top=14):
+    """Our forwarding thread's heaviest functions (self cost), per packet."""
+    d = workdir
+    files = [os.path.join(d, n) for n in os.listdir(d) if n.startswith(f"cg-{run_id}.out-")]
+    best, best_ir = None, 0
+    for f in files:
+        m = re.search(r"^(?:summary|totals):\s*(\d+)", open(f, errors="replace").read(), re.M)
+        if m and int(m.group(1)) > best_ir:
+            best, best_ir = f, int(m.group(1))
+    if not best:
+        return []
+    ann = subprocess.run(["callgrind_annotate", "--threshold=99", best], capture_output=True, text=True).stdout
+    rows = []
+    for line in ann.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        where = m.group(2)
+        fn = where.split(":", 1)[1] if ":" in where else where
+        fn = re.sub(r"\(.*", "", fn).strip()
+        lib = re.search(r"\[(.*)\]$", where)
+        rows.append({"fn": fn, "obj": os.path.basename(lib.group(1)) if lib else "",
+                     "ipp": round(ir / packets, 1)})
+    return rows[:top]
 
 
+# ---------------------------------------------------------------- micro
+def run_micro(build_dir):
+    exe = os.path.join(build_dir, "tests/perf/bench_stages")
+    if not os.path.exists(exe):
+        return {"error": f"{exe} missing (libbenchmark-dev not installed?)"}
+    p = subprocess.run([exe, "--benchmark_format=json", "--benchmark_min_time=0.3"], capture_output=True, text=True,
+                       timeout=900)
+    try:
+        data = json.loads(p.stdout)
+    except ValueError:
+        return {"error": "bench_stages printed no JSON: " + p.stderr[-500:]}
+    rows = []
+    for b in data.get("benchmarks", []):
+        ips = b.get("items_per_second")
+        if ips:
+            rows.append({"name": b["name"], "ns_per_item": round(1e9 / ips, 2)})
+    return {"rows": rows}
+
+
+# ---------------------------------------------------------------- main
 def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -371,6 +405,178 @@ def cpu_model():
     except OSError:
         pass
     return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="v4,v6 x 1000 prefixes x 1,1000 flows; no callgrind")
+    ap.add_argument("--smoke", action="store_true", help="v4 x 1 prefix x 1 flow, 1 s each, no callgrind/micro")
+    ap.add_argument("--seconds", type=int, default=8, help="measured seconds per profile (default 8)")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds skipped at each profile's start (default 2)")
+    ap.add_argument("--contenders", default=",".join(CONTENDERS), help="subset of " + ",".join(CONTENDERS))
+    ap.add_argument("--families", default=None, help="subset of v4,v6")
+    ap.add_argument("--prefixes", default=None, help="prefix counts (default 1,1000,1000000)")
+    ap.add_argument("--flows", default=None, help="flow counts (default 1,1000,1000000)")
+    ap.add_argument("--callgrind", default=None,
+                    help="profiles for instruction counts, FAMILY:PREFIXES:FLOWS,... (default v4:1000:1000,v6:1000:1000)")
+    ap.add_argument("--callgrind-seconds", type=int, default=20, help="seconds of traffic under callgrind")
+    ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--no-micro", action="store_true", help="skip the Google Benchmark stages")
+    ap.add_argument("--load-timeout", type=int, default=1500, help="max seconds from start to first traffic")
+    ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-perf"), help="release build dir (made if missing)")
+    ap.add_argument("--no-build", action="store_true", help="use --build as it is")
+    ap.add_argument("--workdir", default="/tmp/sluice-perf", help="generated files, logs, l3fwd build")
+    ap.add_argument("--out", default=os.path.join(ROOT, "tests/perf/results.json"))
+    ap.add_argument("--no-report", action="store_true", help="do not write docs/perf.md and docs/perf.png")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    a = ap.parse_args()
+
+    fams, pfx, flows = ["v4", "v6"], [1, 1000, 1000000], [1, 1000, 1000000]
+    cg_profiles = [("v4", 1000, 1000), ("v6", 1000, 1000)]
+    if a.quick:
+        pfx, flows, a.no_callgrind = [1000], [1, 1000], True
+    if a.smoke:
+        fams, pfx, flows, a.seconds, a.warmup = ["v4"], [1], [1], 1, 1
+        a.no_callgrind = a.no_micro = True
+    if a.families:
+        fams = a.families.split(",")
+    if a.prefixes:
+        pfx = [int(x) for x in a.prefixes.split(",")]
+    if a.flows:
+        flows = [int(x) for x in a.flows.split(",")]
+    if a.callgrind:
+        cg_profiles = [(f, int(p), int(fl)) for f, p, fl in (x.split(":") for x in a.callgrind.split(","))]
+    if a.no_callgrind:
+        cg_profiles = []
+    contenders = a.contenders.split(",")
+    for c in contenders:
+        if c not in CONTENDERS:
+            sys.exit(f"unknown contender {c}")
+
+    if not a.no_build:
+        ensure_build(a.build, a.dry_run)
+    shim = os.path.join(a.build, "tests/perf/trafficgen/libsluice_trafficgen.so")
+    ours_bin = os.path.join(a.build, "dataplane/sluice-dp")
+    if not a.dry_run:
+        for path in [shim] + ([ours_bin] if "ours" in contenders else []):
+            if not os.path.exists(path):
+                sys.exit(f"missing {path}: build with tests enabled (ninja -C {a.build})")
+        if not a.no_huge:
+            reserve_hugepages(1536)
+
+    os.makedirs(a.workdir, exist_ok=True)
+    l3fwd_bin = None
+    if any(c.startswith("l3fwd") for c in contenders):
+        l3fwd_bin = ensure_l3fwd(a.workdir, max(max(pfx + [p for _, p, _ in cg_profiles] or [1]), 1024), a.dry_run)
+
+    meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seconds": a.seconds, "warmup": a.warmup,
+            "eal_lcores": "0-1 (forwarding on lcore 1)", "cpu": cpu_model(), "cores": os.cpu_count(),
+            "v4_scheme": "%s + (i << %d) /%d" % (ip4(v4_scheme()[0]), v4_scheme()[2], v4_scheme()[1]),
+            "v6_scheme": "2001:db8:(i>>16):(i&0xffff)::/64", "build": os.path.relpath(a.build, ROOT),
+            "command": " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])}
+    doc = {"meta": meta, "results": [], "callgrind": [], "micro": None}
+
+    def save():
+        if not a.dry_run:
+            with open(a.out, "w") as f:
+                json.dump(doc, f, indent=1)
+
+    def files_for(fam, n):
+        """Route files and our config for one (family, prefixes)."""
+        other = "v6" if fam == "v4" else "v4"
+        paths = {"cfg": os.path.join(a.workdir, f"ours-{fam}-{n}.yaml"),
+                 "ours_routes": os.path.join(a.workdir, f"ours-routes-{fam}-{n}.txt"),
+                 fam: os.path.join(a.workdir, f"routes-{fam}-{n}.txt"),
+                 other: os.path.join(a.workdir, f"routes-{other}-1.txt")}
+        if not a.dry_run:
+            if "ours" in contenders:
+                write_ours_routes(paths["ours_routes"], fam, n)
+                write_ours_config(paths["cfg"], paths["ours_routes"])
+            if l3fwd_bin:
+                write_l3fwd_routes(paths[fam], fam, n)
+                write_l3fwd_routes(paths[other], other, 1)
+        return paths
+
+    def env_for(c, fam, n, fl, tg_out, paths):
+        env = dict(os.environ, LD_PRELOAD=shim, SLUICE_TG_PROFILE=fam, SLUICE_TG_PREFIXES=str(n),
+                   SLUICE_TG_FLOWS=",".join(str(x) for x in fl), SLUICE_TG_SEGMENT=str(a.warmup + a.seconds),
+                   SLUICE_TG_OUT=tg_out)
+        if c.startswith("l3fwd"):
+            env.update(L3FWD_ROUTES4=paths["v4"], L3FWD_ROUTES6=paths["v6"])
+        return env
+
+    run_id = 0
+    for fam in fams:
+        for n in pfx:
+            paths = files_for(fam, n)
+            for c in contenders:
+                run_id += 1
+                lim = LIMITS.get((c, fam))
+                if lim is not None and n > lim:
+                    for fl in flows:
+                        doc["results"].append({"family": fam, "prefixes": n, "flows": fl, "contender": c,
+                                               "skipped": f"{n} routes exceed {c}'s limit ({lim})"})
+                    log(f"skip {c} {fam} prefixes={n}: over its limit of {lim}")
+                    continue
+                memargs, memmode = mem_args(a.no_huge)
+                eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
+                       "--file-prefix", f"sluice-perf-{os.getpid()}-{run_id}"] + memargs
+                cmd = command(c, eal, paths["cfg"], ours_bin, l3fwd_bin)
+                tg_out = os.path.join(a.workdir, f"tg-{run_id}.jsonl")
+                env = env_for(c, fam, n, flows, tg_out, paths)
+                if a.dry_run:
+                    print(" ".join(f"{k}={env[k]}" for k in sorted(env) if k.startswith(("SLUICE_TG", "L3FWD", "LD_PRE"))),
+                          " ".join(cmd))
+                    continue
+                log(f"run {c} {fam} prefixes={n} flows={flows} ({memmode})")
+                res = run_segments(cmd, env, tg_out, os.path.join(a.workdir, f"run-{run_id}-{c}.log"), flows,
+                                   a.seconds, a.warmup, a.load_timeout)
+                for fl in flows:
+                    rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c, "memory": memmode}
+                    rec.update(res[fl])
+                    doc["results"].append(rec)
+                    log(f"  flows={fl}: {rec.get('mpps')} Mpps" + (f" ERROR {rec['error']}" if rec.get("error") else "")
+                        + (f" (load {rec['load_seconds']} s)" if rec.get("load_seconds") else ""))
+                save()
+
+    for fam, n, fl in cg_profiles:
+        paths = files_for(fam, n)
+        for c in contenders:
+            lim = LIMITS.get((c, fam))
+            if lim is not None and n > lim:
+                continue
+            run_id += 1
+            eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
+                   "--file-prefix", f"sluice-cg-{os.getpid()}-{run_id}", "--no-huge", "-m", "1024"]
+            cmd = command(c, eal, paths["cfg"], ours_bin, l3fwd_bin)
+            tg_out = os.path.join(a.workdir, f"tg-cg-{run_id}.jsonl")
+            env = env_for(c, fam, n, [fl], tg_out, paths)
+            if a.dry_run:
+                print("valgrind --tool=callgrind", " ".join(cmd))
+                continue
+            log(f"callgrind {c} {fam} prefixes={n} flows={fl}")
+            rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c}
+            rec.update(run_callgrind(c, cmd, env, a.workdir, run_id, a.callgrind_seconds, a.load_timeout))
+            if c == "ours" and "packets" in rec:
+                rec["breakdown"] = callgrind_breakdown(a.workdir, run_id, rec["packets"])
+            doc["callgrind"].append(rec)
+            log(f"  -> {rec.get('ipp')} instructions/packet ({rec.get('ipp_without_source')} without the source)"
+                + (f" ERROR {rec['error']}" if "error" in rec else ""))
+            save()
+
+    if not a.no_micro and not a.dry_run:
+        log("micro-benchmarks (bench_stages)")
+        doc["micro"] = run_micro(a.build)
+    meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    save()
+    if a.dry_run:
+        return
+    log(f"wrote {a.out}")
+    if not a.no_report:
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests/perf/report.py"), "--results", a.out,
+                        "--markdown", os.path.join(ROOT, "docs/perf.md"), "--plot", os.path.join(ROOT, "docs/perf.png")],
+                       check=True)
 
 
 if __name__ == "__main__":

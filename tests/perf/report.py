@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
-"""Render tests/perf/results.json (written by tests/perf/bench.py).
+"""Render tests/perf/results.json (written by tests/perf/bench.py) as
+docs/perf.md and a bar chart.
 
-    python3 tests/perf/report.py [--results FILE] [PLOT.png]
+    python3 tests/perf/report.py [--results FILE] [--markdown docs/perf.md] [--plot docs/perf.png]
 
-Prints a markdown table to stdout: Mpps per contender and profile, our ratio
-to the better l3fwd mode (LPM or FIB) and to testpmd io forward (the
-ceiling: no lookup at all). With PLOT.png, also draws a grouped bar chart
-(matplotlib).
+Without --markdown the page goes to stdout.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -28,7 +27,24 @@ def load(path):
     rows = {}  # (family, prefixes, flows) -> contender -> record
     for r in data["results"]:
         rows.setdefault((r["family"], r["prefixes"], r["flows"]), {})[r["contender"]] = r
-    return data.get("meta", {}), rows
+    return data, rows
+
+
+def mpps(rows, key, c):
+    return ((rows.get(key) or {}).get(c) or {}).get("mpps")
+
+
+def best_l3fwd(rows, key):
+    vals = [x for x in (mpps(rows, key, "l3fwd-lpm"), mpps(rows, key, "l3fwd-fib")) if x]
+    return max(vals) if vals else None
+
+
+def fmt(x, nd=2):
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def ratio(a, b):
+    return a / b if a and b else None
 
 
 def cell(rec):
@@ -36,96 +52,254 @@ def cell(rec):
         return "—"
     if rec.get("mpps") is not None:
         return f"{rec['mpps']:.2f}"
-    if "skipped" in rec:
-        return "n/a¹"
-    return "fail²"
+    return "n/a" if "skipped" in rec else "fail"
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "—"
+def present(rows):
+    return [c for c in CONTENDERS if any(c in r for r in rows.values())]
 
 
-def table(meta, rows):
-    out = []
-    if meta:
-        out.append(f"Mpps, median of {meta.get('seconds')} one-second samples after {meta.get('warmup')} s "
-                   f"warm-up; one forwarding lcore; CPU: {meta.get('cpu', '?')}.")
-        out.append(f"IPv4 destinations {meta.get('v4_scheme')}, IPv6 {meta.get('v6_scheme')} "
-                   "(net_null only).\n")
-    present = [c for c in CONTENDERS if any(c in r for r in rows.values())]
-    head = ["family", "prefixes", "flows"] + [LABELS[c] for c in present]
-    if "ours" in present:
+def throughput_table(rows):
+    pres = present(rows)
+    head = ["family", "prefixes", "flows"] + [LABELS[c] for c in pres]
+    if "ours" in pres:
         head += ["sluice / best l3fwd", "sluice / testpmd"]
-    out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join("---" for _ in head) + "|")
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     notes = []
-    for key in sorted(rows, key=lambda k: (k[0], k[1], k[2])):
+    for key in sorted(rows):
         rec = rows[key]
-        line = [key[0], human(key[1]), human(key[2])] + [cell(rec.get(c)) for c in present]
-        if "ours" in present:
-            m = lambda c: (rec.get(c) or {}).get("mpps")
-            best = max([x for x in (m("l3fwd-lpm"), m("l3fwd-fib")) if x] or [0])
-            line += [ratio(m("ours"), best), ratio(m("ours"), m("testpmd"))]
+        line = [key[0], human(key[1]), human(key[2])] + [cell(rec.get(c)) for c in pres]
+        if "ours" in pres:
+            line += [fmt(ratio(mpps(rows, key, "ours"), best_l3fwd(rows, key))),
+                     fmt(ratio(mpps(rows, key, "ours"), mpps(rows, key, "testpmd")))]
         out.append("| " + " | ".join(line) + " |")
-        for c in present:
+        for c in pres:
             r = rec.get(c)
             if r and r.get("mpps") is None:
-                notes.append(f"- {LABELS[c]} {key[0]} {human(key[1])} prefixes {human(key[2])} flows: "
-                             + (r.get("skipped") or r.get("error", "?")))
+                why = r.get("skipped") or r.get("error", "?")
+                notes.append(f"- {LABELS[c]}, {key[0]} {human(key[1])} prefixes, {human(key[2])} flows: {why}")
     if notes:
-        out.append("\n¹ skipped (known limit), ² failed:\n" + "\n".join(notes))
+        out.append("\nNot measured (n/a: skipped at a known limit; fail: see the message):\n")
+        out += sorted(set(notes))
     return "\n".join(out)
+
+
+def scaling_table(rows):
+    """How each contender's rate moves from the smallest to the largest
+    prefix count (at each flow count) and flow count (at each prefix count)."""
+    pres = present(rows)
+    fams = sorted({k[0] for k in rows})
+    pfx = sorted({k[1] for k in rows})
+    flows = sorted({k[2] for k in rows})
+    out = []
+    if len(pfx) > 1:
+        out.append(f"Rate at {human(pfx[-1])} prefixes relative to {human(pfx[0])} prefix(es), same flows "
+                   "(1.00 = no change; below 1 = slower):\n")
+        head = ["family", "flows"] + [LABELS[c] for c in pres]
+        out += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for f in fams:
+            for fl in flows:
+                out.append("| " + " | ".join([f, human(fl)] + [
+                    fmt(ratio(mpps(rows, (f, pfx[-1], fl), c), mpps(rows, (f, pfx[0], fl), c))) for c in pres]) + " |")
+        out.append("")
+    if len(flows) > 1:
+        out.append(f"Rate at {human(flows[-1])} flows relative to {human(flows[0])} flow(s), same prefixes:\n")
+        head = ["family", "prefixes"] + [LABELS[c] for c in pres]
+        out += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for f in fams:
+            for p in pfx:
+                out.append("| " + " | ".join([f, human(p)] + [
+                    fmt(ratio(mpps(rows, (f, p, flows[-1]), c), mpps(rows, (f, p, flows[0]), c))) for c in pres]) + " |")
+    return "\n".join(out)
+
+
+def targets(rows):
+    """The figures issue 3 asks for, computed from the grid."""
+    out = []
+    v4 = [k for k in rows if k[0] == "v4"]
+    r_l3 = [ratio(mpps(rows, k, "ours"), mpps(rows, k, "l3fwd-lpm")) for k in v4]
+    r_best = [ratio(mpps(rows, k, "ours"), best_l3fwd(rows, k)) for k in v4]
+    r_tp = [ratio(mpps(rows, k, "ours"), mpps(rows, k, "testpmd")) for k in v4]
+    for name, vals in (("sluice / l3fwd LPM, IPv4", r_l3), ("sluice / best l3fwd mode, IPv4", r_best),
+                       ("sluice / testpmd io, IPv4", r_tp)):
+        vals = [v for v in vals if v]
+        if vals:
+            out.append(f"- {name}: min {min(vals):.2f}, median {statistics.median(vals):.2f}, max {max(vals):.2f} "
+                       f"over {len(vals)} profiles")
+    v6 = [k for k in rows if k[0] == "v6"]
+    r6 = [v for v in (ratio(mpps(rows, k, "ours"), best_l3fwd(rows, k)) for k in v6) if v]
+    if r6:
+        out.append(f"- sluice / best l3fwd mode, IPv6: min {min(r6):.2f}, median {statistics.median(r6):.2f}, "
+                   f"max {max(r6):.2f} over {len(r6)} profiles")
+    # Our worst drop across the grid, per family: from the best profile to the worst.
+    for fam in sorted({k[0] for k in rows}):
+        vals = {k: mpps(rows, k, "ours") for k in rows if k[0] == fam and mpps(rows, k, "ours")}
+        if len(vals) > 1:
+            hi = max(vals, key=vals.get)
+            lo = min(vals, key=vals.get)
+            drop = 1 - vals[lo] / vals[hi]
+            out.append(f"- sluice {fam}, whole grid: {vals[lo]:.2f} Mpps at its slowest ({human(lo[1])} prefixes, "
+                       f"{human(lo[2])} flows) vs {vals[hi]:.2f} at its fastest ({human(hi[1])}, {human(hi[2])}): "
+                       f"a drop of {100 * drop:.1f}% (target: under 20%)")
+    return "\n".join(out)
+
+
+def callgrind_section(data):
+    cg = data.get("callgrind") or []
+    if not cg:
+        return "Not run (`--no-callgrind`, `--quick` or `--smoke`)."
+    out = ["| family | prefixes | flows | contender | instructions / packet | without the source | the source's share |",
+           "|---|---|---|---|---|---|---|"]
+    for r in cg:
+        if "ipp" in r:
+            out.append(f"| {r['family']} | {human(r['prefixes'])} | {human(r['flows'])} | {LABELS[r['contender']]} | "
+                       f"{r['ipp']:.1f} | {r['ipp_without_source']:.1f} | {r['source_ipp']:.1f} |")
+        else:
+            out.append(f"| {r['family']} | {human(r['prefixes'])} | {human(r['flows'])} | {LABELS[r['contender']]} | "
+                       f"fail: {r.get('error')} | | |")
+    for r in cg:
+        if r.get("breakdown"):
+            out.append(f"\nsluice's forwarding thread, {r['family']} {human(r['prefixes'])} prefixes "
+                       f"{human(r['flows'])} flows, heaviest functions (self instructions per packet):\n")
+            out.append("| function | object | instructions / packet |")
+            out.append("|---|---|---|")
+            for b in r["breakdown"]:
+                out.append(f"| `{b['fn'][:70]}` | {b['obj']} | {b['ipp']:.1f} |")
+    return "\n".join(out)
+
+
+def micro_section(data):
+    m = data.get("micro")
+    if not m:
+        return "Not run (`--no-micro`, `--quick` or `--smoke`)."
+    if "error" in m:
+        return "Failed: " + m["error"]
+    out = ["| benchmark | ns per packet |", "|---|---|"]
+    for r in m["rows"]:
+        out.append(f"| `{r['name']}` | {r['ns_per_item']:.2f} |")
+    return "\n".join(out)
+
+
+METHOD = """\
+## How it is measured
+
+- **Traffic source.** Two `net_null` ports per contender (RX hands out
+  mbufs, TX frees them; no packet leaves the process) and the shim
+  `tests/perf/trafficgen/` (`libsluice_trafficgen.so`), preloaded with
+  `LD_PRELOAD` into every contender. It wraps `rte_eth_dev_start` and puts an
+  RX callback first on every queue that writes the next packet into each
+  received mbuf, as a NIC's DMA would. Every contender runs the same source
+  code on the same core, so it costs all of them the same. IPv4: 64-byte
+  UDP frames (60 + FCS); IPv6: 78-byte UDP frames. Destinations are visited
+  in a fixed shuffled order over the prefixes; flow *f* sets the source
+  address and port.
+- **Contenders**, one at a time, EAL `-l 0-1`: the forwarding loop on lcore 1,
+  same source, one RX queue per port.
+  - sluice (`sluice-dp`, release build `-O3`): validation per RFC 1812 /
+    RFC 8200, `rte_fib` DIR24_8 / `rte_fib6` trie bulk lookups, neighbor
+    table, named drop counters, RCU quiescent state per loop, ICMP/ND on the
+    main lcore. Routes come from a route file (`route_files:`).
+  - DPDK 22.11 `l3fwd`, LPM (`rte_lpm`/`rte_lpm6`, SSE path) and FIB
+    (`--lookup=fib`) modes, built at benchmark time from the `dpdk-doc`
+    example sources by `tests/perf/l3fwd_build.sh` with `-O3`. The build copy
+    only raises the route table limits, reads the same routes from files, and
+    does not ask `net_null` for RX checksum offload; its forwarding code is
+    stock. It skips what sluice does (checksum, address checks, neighbors,
+    counters, ICMP), and `rte_lpm` takes minutes to load 10^6 routes.
+  - `dpdk-testpmd --forward-mode=io`: no lookup at all, the I/O ceiling.
+- **Rate.** One start per (family, prefixes); the source moves through the
+  flow counts, each for warm-up + measured seconds. Mpps is the median of
+  the one-second TX samples after the warm-up. Only ratios within one run
+  mean anything on this machine: its speed drifts by 30% between minutes.
+- **Instructions per packet** (repeatable where time is not): each contender
+  under `valgrind --tool=callgrind --separate-threads=yes` for a fixed time;
+  the forwarding thread's instructions divided by the packets the source
+  wrote. "Without the source" subtracts the shim's own instructions.
+"""
+
+
+def page(data, rows, plot_name):
+    meta = data.get("meta", {})
+    parts = [
+        "# Performance: sluice vs l3fwd vs testpmd\n",
+        f"Generated by `{meta.get('command', 'python3 tests/perf/bench.py')}` "
+        f"({meta.get('started', '?')} to {meta.get('finished', '?')}), on {meta.get('cpu', '?')} "
+        f"with {meta.get('cores', '?')} cores. Do not edit by hand: run the command again.\n",
+        "## Targets\n",
+        targets(rows) or "(no sluice results)",
+        "",
+        f"## Mpps per core\n\nMedian of {meta.get('seconds')} one-second samples after {meta.get('warmup')} s of "
+        f"warm-up, forwarding on one lcore. IPv4 destinations {meta.get('v4_scheme')}, IPv6 "
+        f"{meta.get('v6_scheme')}.\n",
+        throughput_table(rows),
+        "",
+    ]
+    if plot_name:
+        parts += [f"![Mpps per contender and profile]({plot_name})\n"]
+    parts += ["## How the rates move with prefixes and flows\n", scaling_table(rows), "",
+              "## Instructions per packet (callgrind)\n", callgrind_section(data), "",
+              "## Stages alone (Google Benchmark, `bench_stages`)\n",
+              "CPU time per packet (per destination for the lookups, 32 a call), same release build:\n",
+              micro_section(data), "", METHOD]
+    return "\n".join(parts) + "\n"
 
 
 def plot(rows, path):
     try:
         import matplotlib
     except ImportError:
+        if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+            return None  # caller re-runs under Debian's python3
         print("matplotlib missing: apt-get install -y python3-matplotlib", file=sys.stderr)
         return False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = sorted(rows, key=lambda k: (k[0], k[1], k[2]))
-    present = [c for c in CONTENDERS if any(c in r for r in rows.values())]
-    width = 0.8 / max(1, len(present))
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(keys) + 2), 4.5))
-    for j, c in enumerate(present):
-        xs = [i + (j - (len(present) - 1) / 2) * width for i in range(len(keys))]
-        ys = [((rows[k].get(c) or {}).get("mpps") or 0) for k in keys]
-        ax.bar(xs, ys, width, label=LABELS[c])
-    ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([f"{k[0]}\n{human(k[1])} pfx\n{human(k[2])} flows" for k in keys], fontsize=8)
-    ax.set_ylabel("Mpps (one lcore)")
-    ax.set_title("Forwarding rate, net_null + trafficgen shim")
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    fams = sorted({k[0] for k in rows})
+    pres = present(rows)
+    fig, axes = plt.subplots(len(fams), 1, figsize=(11, 3.6 * len(fams)), squeeze=False)
+    for ax, fam in zip(axes[:, 0], fams):
+        keys = sorted(k for k in rows if k[0] == fam)
+        width = 0.8 / max(1, len(pres))
+        for j, c in enumerate(pres):
+            xs = [i + (j - (len(pres) - 1) / 2) * width for i in range(len(keys))]
+            ys = [mpps(rows, k, c) or 0 for k in keys]
+            ax.bar(xs, ys, width, label=LABELS[c])
+        ax.set_xticks(range(len(keys)))
+        ax.set_xticklabels([f"{human(k[1])} pfx\n{human(k[2])} flows" for k in keys], fontsize=8)
+        ax.set_ylabel("Mpps, one lcore")
+        ax.set_title(f"{'IPv4 64 B' if fam == 'v4' else 'IPv6 78 B'}: forwarding rate (net_null + trafficgen shim)",
+                     fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, ncol=len(pres))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     return True
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default=os.path.join(HERE, "results.json"))
-    ap.add_argument("--no-table", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("plot", nargs="?", help="PNG path for the bar chart")
+    ap.add_argument("--markdown", help="write the page here (default: stdout)")
+    ap.add_argument("--plot", help="PNG path for the bar chart")
     a = ap.parse_args()
-    meta, rows = load(a.results)
-    if not a.no_table:
-        print(table(meta, rows))
+    data, rows = load(a.results)
+    plot_name = None
     if a.plot:
-        if "matplotlib" not in sys.modules:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                # pyenv/venv interpreters may lack it while Debian's python3-matplotlib is there
-                if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-                    sys.exit(subprocess.call(["/usr/bin/python3", os.path.abspath(__file__), "--no-table",
-                                              "--results", a.results, a.plot]))
-        if not plot(rows, a.plot):
-            sys.exit(1)
-        print(f"plot written to {a.plot}", file=sys.stderr)
+        ok = plot(rows, a.plot)
+        if ok is None:  # this interpreter lacks matplotlib; Debian's python3 has it
+            ok = subprocess.call(["/usr/bin/python3", os.path.abspath(__file__), "--results", a.results,
+                                  "--plot", a.plot, "--markdown", os.devnull]) == 0
+        if ok:
+            plot_name = os.path.relpath(a.plot, os.path.dirname(os.path.abspath(a.markdown)) if a.markdown else ".")
+            print(f"plot written to {a.plot}", file=sys.stderr)
+    text = page(data, rows, plot_name)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(text)
+        print(f"page written to {a.markdown}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,13 @@
 // the ports' counters once a second into $SLUICE_TG_OUT (JSON lines).
 //
 // Environment: SLUICE_TG_PROFILE=v4|v6 (default v4), SLUICE_TG_PREFIXES=N
-// (1..1048576), SLUICE_TG_FLOWS=N (1..1048576), SLUICE_TG_OUT=path.
-// See profile.hpp for the address scheme.
+// (1..1048576), SLUICE_TG_FLOWS=N[,N...] (1..1048576 each),
+// SLUICE_TG_SEGMENT=S (seconds), SLUICE_TG_OUT=path. With several flow
+// counts, the source moves to the next one S seconds after traffic started
+// or last moved, so one contender start (l3fwd's LPM takes minutes to load
+// a million routes) serves every flow count; each sample says which count
+// ("flows") and segment ("seg") it belongs to. See profile.hpp for the
+// address scheme.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -34,9 +39,13 @@ using namespace sluice::perf;
 struct Profile {
     bool v6 = false;
     uint32_t prefixes = 1;
-    uint32_t flows = 1;
+    std::vector<uint32_t> flows{1};  // one per segment
+    uint32_t segment_s = 0;
     std::string out;
 };
+
+// The flow count in use; the fill reads it once per burst.
+std::atomic<uint32_t> g_flows{1};
 
 uint32_t env_u32(const char* name, uint32_t def, uint32_t lo, uint32_t hi) {
     const char* v = std::getenv(name);
@@ -50,16 +59,21 @@ Profile read_profile() {
     const char* k = std::getenv("SLUICE_TG_PROFILE");
     p.v6 = k && std::strcmp(k, "v6") == 0;
     p.prefixes = env_u32("SLUICE_TG_PREFIXES", 1, 1, kMaxPrefixes);
-    p.flows = env_u32("SLUICE_TG_FLOWS", 1, 1, kMaxPrefixes);
+    if (const char* f = std::getenv("SLUICE_TG_FLOWS"); f && *f) {
+        p.flows.clear();
+        for (const char* s = f; *s;) {
+            char* end = nullptr;
+            unsigned long n = std::strtoul(s, &end, 10);
+            if (end == s) break;
+            p.flows.push_back(uint32_t(std::clamp<unsigned long>(n, 1, kMaxPrefixes)));
+            s = *end == ',' ? end + 1 : end;
+            if (*end != ',') break;
+        }
+        if (p.flows.empty()) p.flows.push_back(1);
+    }
+    p.segment_s = env_u32("SLUICE_TG_SEGMENT", 0, 0, 36000);
     if (const char* o = std::getenv("SLUICE_TG_OUT")) p.out = o;
     return p;
-}
-
-uint16_t csum16(const uint8_t* p, size_t n) {
-    uint32_t s = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t(p[i] << 8 | p[i + 1]);
-    while (s >> 16) s = (s & 0xffff) + (s >> 16);
-    return uint16_t(~s);
 }
 
 constexpr uint16_t kV4Frame = 60;  // 64 bytes on the wire with the FCS
@@ -72,12 +86,16 @@ struct alignas(64) QueueGen {
     Profile prof;
     uint8_t tmpl[128];
     uint16_t len = 0;
+    uint32_t v4_sum = 0;  // ones-complement sum of the IPv4 header without addresses and checksum
     const uint32_t* order = nullptr;   // prefix indices, shuffled
     uint32_t pos = 0;
     uint32_t flow = 0;
+    uint32_t flows = 1;   // g_flows as of this burst
+    uint64_t filled = 0;  // packets written: the denominator for callgrind's per-packet figures
 };
 
 std::vector<uint32_t>* g_order = nullptr;
+std::vector<QueueGen*> g_gens;  // for the exit record
 std::vector<uint16_t> g_ports;
 std::atomic<bool> g_thread_started{false};
 
@@ -99,6 +117,9 @@ void build_template(QueueGen& g, const uint8_t mac[6]) {
         udp[2] = 0x13;
         udp[3] = 0x88;  // dport 5000
         udp[5] = 26;    // UDP length
+        // Per packet only the addresses change: their words are added to
+        // this sum (RFC 1071), not the whole header re-summed.
+        for (int i = 0; i < 20; i += 2) g.v4_sum += uint32_t(ip[i] << 8 | ip[i + 1]);
     } else {
         g.tmpl[12] = 0x86;
         g.tmpl[13] = 0xdd;
@@ -120,11 +141,14 @@ void build_template(QueueGen& g, const uint8_t mac[6]) {
 
 inline void fill(QueueGen& g, rte_mbuf* m) {
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-    std::memcpy(d, g.tmpl, 128);
+    if (g.prof.v6)
+        std::memcpy(d, g.tmpl, 80);  // 78-byte frame
+    else
+        std::memcpy(d, g.tmpl, 64);  // 60-byte frame
     uint32_t pfx = g.order[g.pos];
     if (++g.pos == g.prof.prefixes) g.pos = 0;
     uint32_t f = g.flow;
-    if (++g.flow == g.prof.flows) g.flow = 0;
+    if (++g.flow >= g.flows) g.flow = 0;
     uint8_t* ip = d + 14;
     uint16_t sport = uint16_t(1024 + (f & 0x7fff));
     if (!g.prof.v6) {
@@ -134,7 +158,10 @@ inline void fill(QueueGen& g, rte_mbuf* m) {
             ip[12 + i] = uint8_t(src >> (24 - 8 * i));
             ip[16 + i] = uint8_t(dst >> (24 - 8 * i));
         }
-        uint16_t c = csum16(ip, 20);
+        uint32_t s = g.v4_sum + (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
+        s = (s & 0xffff) + (s >> 16);
+        s = (s & 0xffff) + (s >> 16);
+        uint16_t c = uint16_t(~s);
         ip[10] = uint8_t(c >> 8);
         ip[11] = uint8_t(c);
         ip[20] = uint8_t(sport >> 8);
@@ -156,16 +183,20 @@ inline void fill(QueueGen& g, rte_mbuf* m) {
 
 uint16_t rx_fill(uint16_t, uint16_t, rte_mbuf* pkts[], uint16_t n, uint16_t, void* arg) {
     QueueGen& g = *static_cast<QueueGen*>(arg);
+    g.flows = g_flows.load(std::memory_order_relaxed);
     for (uint16_t i = 0; i < n; ++i) fill(g, pkts[i]);
+    g.filled += n;
     return n;
 }
 
-void stats_thread(std::string path) {
-    FILE* f = std::fopen(path.c_str(), "a");
+void stats_thread(Profile prof) {
+    FILE* f = std::fopen(prof.out.c_str(), "a");
     if (!f) return;
     auto start = std::chrono::steady_clock::now();
     uint64_t last_rx = 0, last_tx = 0;
     auto last = start;
+    size_t seg = 0;
+    double seg_start = -1;  // time traffic started, then time of the last move
     for (int i = 0; i < 36000; ++i) {  // bounded: at most ten hours
         std::this_thread::sleep_for(std::chrono::seconds(1));
         uint64_t rx = 0, tx = 0;
@@ -180,12 +211,21 @@ void stats_thread(std::string path) {
         if (rx < last_rx || tx < last_tx) break;  // ports closed or counters reset: the run is over
         double dt = std::chrono::duration<double>(now - last).count();
         double t = std::chrono::duration<double>(now - start).count();
-        std::fprintf(f, "{\"t\": %.3f, \"rx_pps\": %.0f, \"tx_pps\": %.0f, \"rx_packets\": %lu, \"tx_packets\": %lu}\n",
-                     t, (rx - last_rx) / dt, (tx - last_tx) / dt, (unsigned long)rx, (unsigned long)tx);
+        std::fprintf(f,
+                     "{\"t\": %.3f, \"rx_pps\": %.0f, \"tx_pps\": %.0f, \"rx_packets\": %lu, \"tx_packets\": %lu, "
+                     "\"flows\": %u, \"seg\": %zu}\n",
+                     t, (rx - last_rx) / dt, (tx - last_tx) / dt, (unsigned long)rx, (unsigned long)tx,
+                     prof.flows[seg], seg);
         std::fflush(f);
         last_rx = rx;
         last_tx = tx;
         last = now;
+        if (seg_start < 0 && rx > 0) seg_start = t;
+        if (prof.segment_s && seg_start >= 0 && seg + 1 < prof.flows.size() && t - seg_start >= prof.segment_s) {
+            ++seg;
+            seg_start = t;
+            g_flows.store(prof.flows[seg], std::memory_order_relaxed);
+        }
     }
     std::fclose(f);
 }
@@ -214,13 +254,31 @@ void attach(uint16_t port) {
         g->order = g_order->data();
         g->pos = (q * 7919u) % prof.prefixes;
         build_template(*g, mac.addr_bytes);
+        g_gens.push_back(g);
         if (!rte_eth_add_first_rx_callback(port, q, rx_fill, g))
             std::fprintf(stderr, "trafficgen: cannot add an RX callback on port %u queue %u\n", port, q);
     }
     g_ports.push_back(port);
     std::fprintf(stderr, "trafficgen: port %u: %s, %u prefixes, %u flows, %u queues\n", port,
-                 prof.v6 ? "IPv6 78 B" : "IPv4 64 B", prof.prefixes, prof.flows, nq);
-    if (!prof.out.empty() && !g_thread_started.exchange(true)) std::thread(stats_thread, prof.out).detach();
+                 prof.v6 ? "IPv6 78 B" : "IPv4 64 B", prof.prefixes, prof.flows[0], nq);
+    if (!g_thread_started.exchange(true)) {
+        g_flows.store(prof.flows[0], std::memory_order_relaxed);
+        if (!prof.out.empty()) std::thread(stats_thread, prof).detach();
+    }
+}
+
+// At exit (ports may be closed by then): the packets the source wrote, the
+// count callgrind's instructions-per-packet divides by. The workers have
+// stopped when the process exits, so the plain loads see the final values.
+__attribute__((destructor)) void write_final_record() {
+    const char* out = std::getenv("SLUICE_TG_OUT");
+    if (!out || !*out || g_gens.empty()) return;
+    uint64_t filled = 0;
+    for (const QueueGen* g : g_gens) filled += g->filled;
+    if (FILE* f = std::fopen(out, "a")) {
+        std::fprintf(f, "{\"final\": true, \"filled\": %lu}\n", (unsigned long)filled);
+        std::fclose(f);
+    }
 }
 
 }  // namespace
