@@ -116,14 +116,14 @@ template <bool V6>
 // neighbor lookup. Returns 1 if the packet was queued for TX.
 template <bool V6>
 [[gnu::always_inline]] inline uint32_t resolve_nexthop(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf* m,
-                                                       uint16_t i, uint64_t nhv, Scratch& sc, BurstResult& r) {
+                                                       uint8_t* ip, uint64_t nhv, Scratch& sc,
+                                                       BurstResult& r) {
     NhKind kind = nh_kind(nhv);
     if (kind == NhKind::none || kind == NhKind::local) [[unlikely]] {
         punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
         return 0;
     }
-    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-    uint8_t* ip = d + kEthHdr;
+    uint8_t* d = ip - kEthHdr;
     // RFC 1812 5.3.1 / RFC 8200 3: a packet that would leave with TTL 0 is
     // not forwarded.
     if ((V6 ? ip[7] : ip[8]) <= 1) [[unlikely]] {
@@ -144,7 +144,7 @@ template <bool V6>
     }
     if (nh.neighbor == kNoNeighbor) {
         uint16_t k = sc.n_fwd++;
-        sc.fwd_idx[k] = i;
+        sc.fwd_m[k] = m;
         sc.fwd_port[k] = nh.port;
         return 0;
     }
@@ -162,11 +162,23 @@ template <bool V6>
     return 1;
 }
 
+// Queues a checked packet for its family's bulk lookup.
+inline void gather4(Scratch& sc, uint16_t& n4, rte_mbuf* m, const uint8_t* ip) {
+    sc.m4[n4] = m;
+    sc.ip4[n4] = const_cast<uint8_t*>(ip);
+    sc.dst4[n4++] = load_be32(ip + 16);
+}
+inline void gather6(Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
+    sc.m6[n6] = m;
+    sc.ip6[n6] = const_cast<uint8_t*>(ip);
+    std::memcpy(sc.dst6[n6++], ip + 24, 16);
+}
+
 // Everything the fast paths below do not vouch for: the full checks in
 // RFC order, to learn the drop reason or to accept an uncommon but valid
 // packet (IPv4 options, NIC checksum verdicts, link-local and multicast
 // IPv6, ARP). Appends to the gather lists like the fast paths.
-[[gnu::noinline]] void classify_slow(rte_mbuf* m, uint16_t i, bool port_ok, uint64_t port_mac,
+[[gnu::noinline]] void classify_slow(rte_mbuf* m, bool port_ok, uint64_t port_mac,
                                      Scratch& sc, uint16_t& n4, uint16_t& n6, BurstResult& r, CoreCounters& c) {
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
     uint32_t len = m->data_len;
@@ -200,8 +212,7 @@ template <bool V6>
             drop(r, c, m, DropReason::local_unsupported);
             return;
         }
-        sc.idx4[n4] = i;
-        sc.dst4[n4++] = dst;
+        gather4(sc, n4, m, ip);
         return;
     }
     case kEtherIpv6: {
@@ -230,8 +241,7 @@ template <bool V6>
             punt(r, m, Punt::local);
             return;
         }
-        sc.idx6[n6] = i;
-        std::memcpy(sc.dst6[n6++], dst, 16);
+        gather6(sc, n6, m, ip);
         return;
     }
     case kEtherArp:
@@ -307,17 +317,15 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
         if (len >= kMinV4Frame && mac48(d) == port_mac) [[likely]] {
             const uint8_t* ip = d + kEthHdr;
             if (et == kRawEtherIpv4 && ipv4_fast_ok(ip, len - kEthHdr, m->ol_flags)) [[likely]] {
-                sc.idx4[n4] = i;
-                sc.dst4[n4++] = load_be32(ip + 16);
+                gather4(sc, n4, m, ip);
                 continue;
             }
             if (et == kRawEtherIpv6 && len >= kMinV6Frame && ipv6_fast_ok(ip, len - kEthHdr)) {
-                sc.idx6[n6] = i;
-                std::memcpy(sc.dst6[n6++], ip + 24, 16);
+                gather6(sc, n6, m, ip);
                 continue;
             }
         }
-        classify_slow(m, i, port_ok, port_mac, sc, n4, n6, r, c);
+        classify_slow(m, port_ok, port_mac, sc, n4, n6, r, c);
     }
 
     // 2. One bulk lookup per family, then the next hop; packets to a
@@ -326,18 +334,18 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
     if (n4) {
         rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
         for (uint16_t k = 0; k < n4; ++k)
-            sent += resolve_nexthop<false>(s, nbrs, pkts[sc.idx4[k]], sc.idx4[k], sc.nh4[k], sc, r);
+            sent += resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
     }
     if (n6) {
         rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
         for (uint16_t k = 0; k < n6; ++k)
-            sent += resolve_nexthop<true>(s, nbrs, pkts[sc.idx6[k]], sc.idx6[k], sc.nh6[k], sc, r);
+            sent += resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
     }
 
     // 3. On-link destinations: one bulk neighbor lookup, then the rewrite.
     if (sc.n_fwd) [[unlikely]] {
         for (uint16_t k = 0; k < sc.n_fwd; ++k) {
-            const uint8_t* ip = l3(pkts[sc.fwd_idx[k]]);
+            const uint8_t* ip = l3(sc.fwd_m[k]);
             bool v6 = (ip[0] >> 4) == 6;
             sc.keys[k] = v6 ? NeighborKey::v6addr(sc.fwd_port[k], ip + 24) : NeighborKey::v4(sc.fwd_port[k], ip + 16);
             sc.key_ptr[k] = &sc.keys[k];
@@ -347,7 +355,7 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
             nbrs.lookup_bulk(sc.key_ptr + off, cnt, sc.fwd_slot + off);
         }
         for (uint16_t k = 0; k < sc.n_fwd; ++k) {
-            rte_mbuf* m = pkts[sc.fwd_idx[k]];
+            rte_mbuf* m = sc.fwd_m[k];
             uint64_t w = sc.fwd_slot[k] == kNoNeighbor ? 0 : nbrs.word(sc.fwd_slot[k]);
             if (!(w & kMacValid)) {
                 punt(r, m, Punt::neighbor);

@@ -19,14 +19,18 @@ inline constexpr uint16_t kMaxBurst = 256;
 // Per-burst scratch for the gather/lookup/scatter steps; lives in the
 // worker's BurstResult so nothing is constructed per burst.
 struct BurstScratch {
-    uint16_t idx4[kMaxBurst];
+    // Per family: the packet, its L3 header (no pointer chase from an index
+    // later), its destination for the bulk lookup, and the answer.
+    rte_mbuf* m4[kMaxBurst];
+    uint8_t* ip4[kMaxBurst];
     uint32_t dst4[kMaxBurst];
     uint64_t nh4[kMaxBurst];
-    uint16_t idx6[kMaxBurst];
+    rte_mbuf* m6[kMaxBurst];
+    uint8_t* ip6[kMaxBurst];
     uint8_t dst6[kMaxBurst][16];
     uint64_t nh6[kMaxBurst];
     // Packets to on-link destinations, waiting for the neighbor lookup.
-    uint16_t fwd_idx[kMaxBurst];
+    rte_mbuf* fwd_m[kMaxBurst];
     uint16_t fwd_port[kMaxBurst];
     uint32_t fwd_slot[kMaxBurst];
     uint16_t n_fwd;

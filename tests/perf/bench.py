@@ -46,14 +46,20 @@ TESTPMD = "dpdk-testpmd"
 GW4, GW6 = "198.18.1.2", "2001:db8:fffe:1::2"
 GW_MAC = "02:00:00:00:01:02"
 
-CONTENDERS = ["ours", "l3fwd-lpm", "l3fwd-fib", "testpmd"]
+# "ours-swcsum" is sluice again with mbufs that carry no checksum verdict
+# (a NIC without RX checksum offload): it verifies every IPv4 header in
+# software. Every other run gets the verdict flags a NIC with offload sets,
+# the configuration l3fwd is written for (it never checks in software).
+CONTENDERS = ["ours", "ours-swcsum", "l3fwd-lpm", "l3fwd-fib", "testpmd"]
 # The function each contender's forwarding lcore runs (callgrind: finds the thread).
-LOOP_FN = {"ours": "worker_main", "l3fwd-lpm": "lpm_main_loop", "l3fwd-fib": "fib_main_loop",
-           "testpmd": "run_pkt_fwd_on_lcore"}
+LOOP_FN = {"ours": "worker_main", "ours-swcsum": "worker_main", "l3fwd-lpm": "lpm_main_loop",
+           "l3fwd-fib": "fib_main_loop", "testpmd": "run_pkt_fwd_on_lcore"}
 
 # Known limits (measured; see l3fwd_build.sh): l3fwd's FIB IPv6 (trie)
 # reserves ~5 tbl8 groups per /64 route; the build copy allows ~104k routes.
 LIMITS = {("l3fwd-fib", "v6"): 100000}
+# IPv6 has no header checksum: the variant is the same as "ours" there.
+SKIP = {("ours-swcsum", "v6")}
 
 
 def log(*a):
@@ -175,7 +181,7 @@ def mem_args(force_nohuge):
 
 
 def command(contender, eal, cfg_path, ours_bin, l3fwd_bin):
-    if contender == "ours":
+    if contender in ("ours", "ours-swcsum"):
         return [ours_bin] + eal + ["--", "--config", cfg_path]
     if contender.startswith("l3fwd"):
         cmd = [l3fwd_bin] + eal + ["--", "-p", "0x3", "--config=(0,0,1),(1,0,1)", "-P", "--parse-ptype"]
@@ -411,8 +417,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="v4,v6 x 1000 prefixes x 1,1000 flows; no callgrind")
     ap.add_argument("--smoke", action="store_true", help="v4 x 1 prefix x 1 flow, 1 s each, no callgrind/micro")
-    ap.add_argument("--seconds", type=int, default=8, help="measured seconds per profile (default 8)")
-    ap.add_argument("--warmup", type=int, default=2, help="seconds skipped at each profile's start (default 2)")
+    ap.add_argument("--seconds", type=int, default=5, help="measured seconds per profile (default 5)")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of every contender, interleaved (default 3)")
+    ap.add_argument("--warmup", type=int, default=1, help="seconds skipped at each profile's start (default 1)")
     ap.add_argument("--contenders", default=",".join(CONTENDERS), help="subset of " + ",".join(CONTENDERS))
     ap.add_argument("--families", default=None, help="subset of v4,v6")
     ap.add_argument("--prefixes", default=None, help="prefix counts (default 1,1000,1000000)")
@@ -437,7 +444,7 @@ def main():
     if a.quick:
         pfx, flows, a.no_callgrind = [1000], [1, 1000], True
     if a.smoke:
-        fams, pfx, flows, a.seconds, a.warmup = ["v4"], [1], [1], 1, 1
+        fams, pfx, flows, a.seconds, a.warmup, a.rounds = ["v4"], [1], [1], 1, 1, 1
         a.no_callgrind = a.no_micro = True
     if a.families:
         fams = a.families.split(",")
@@ -475,7 +482,8 @@ def main():
             "v4_scheme": "%s + (i << %d) /%d" % (ip4(v4_scheme()[0]), v4_scheme()[2], v4_scheme()[1]),
             "v6_scheme": "2001:db8:(i>>16):(i&0xffff)::/64", "build": os.path.relpath(a.build, ROOT),
             "command": " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])}
-    doc = {"meta": meta, "results": [], "callgrind": [], "micro": None}
+    meta["rounds"] = a.rounds
+    doc = {"meta": meta, "results": [], "ratios": [], "callgrind": [], "micro": None}
 
     def save():
         if not a.dry_run:
@@ -501,54 +509,86 @@ def main():
     def env_for(c, fam, n, fl, tg_out, paths):
         env = dict(os.environ, LD_PRELOAD=shim, SLUICE_TG_PROFILE=fam, SLUICE_TG_PREFIXES=str(n),
                    SLUICE_TG_FLOWS=",".join(str(x) for x in fl), SLUICE_TG_SEGMENT=str(a.warmup + a.seconds),
-                   SLUICE_TG_OUT=tg_out)
+                   SLUICE_TG_OUT=tg_out, SLUICE_TG_RX_CSUM="none" if c == "ours-swcsum" else "good")
         if c.startswith("l3fwd"):
             env.update(L3FWD_ROUTES4=paths["v4"], L3FWD_ROUTES6=paths["v6"])
         return env
 
+    # Rounds: every contender once per round, in turn, so a drift of the
+    # machine's speed hits all of them alike; a contender that takes over a
+    # minute to load (l3fwd LPM at 10^6 routes) runs in the first round only.
     run_id = 0
     for fam in fams:
         for n in pfx:
             paths = files_for(fam, n)
-            for c in contenders:
-                run_id += 1
-                lim = LIMITS.get((c, fam))
-                if lim is not None and n > lim:
+            per = {c: [] for c in contenders}  # contender -> [ {flows: rec} per round ]
+            slow_load = set()
+            for rnd in range(a.rounds):
+                for c in contenders:
+                    lim = LIMITS.get((c, fam))
+                    if (lim is not None and n > lim) or c in slow_load or (c, fam) in SKIP:
+                        continue
+                    run_id += 1
+                    memargs, memmode = mem_args(a.no_huge)
+                    eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
+                           "--file-prefix", f"sluice-perf-{os.getpid()}-{run_id}"] + memargs
+                    cmd = command(c, eal, paths["cfg"], ours_bin, l3fwd_bin)
+                    tg_out = os.path.join(a.workdir, f"tg-{run_id}.jsonl")
+                    env = env_for(c, fam, n, flows, tg_out, paths)
+                    if a.dry_run:
+                        print(" ".join(f"{k}={env[k]}" for k in sorted(env) if k.startswith(("SLUICE_TG", "L3FWD", "LD_PRE"))),
+                              " ".join(cmd))
+                        continue
+                    log(f"round {rnd + 1}/{a.rounds}: {c} {fam} prefixes={n} flows={flows} ({memmode})")
+                    res = run_segments(cmd, env, tg_out, os.path.join(a.workdir, f"run-{run_id}-{c}.log"), flows,
+                                       a.seconds, a.warmup, a.load_timeout)
                     for fl in flows:
-                        doc["results"].append({"family": fam, "prefixes": n, "flows": fl, "contender": c,
-                                               "skipped": f"{n} routes exceed {c}'s limit ({lim})"})
-                    log(f"skip {c} {fam} prefixes={n}: over its limit of {lim}")
+                        res[fl]["memory"] = memmode
+                        log(f"  flows={fl}: {res[fl].get('mpps')} Mpps" +
+                            (f" ERROR {res[fl]['error']}" if res[fl].get("error") else ""))
+                    per[c].append(res)
+                    if (res[flows[0]].get("load_seconds") or 0) > 60:
+                        slow_load.add(c)
+            for c in contenders:
+                lim = LIMITS.get((c, fam))
+                if (c, fam) in SKIP:
                     continue
-                memargs, memmode = mem_args(a.no_huge)
-                eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
-                       "--file-prefix", f"sluice-perf-{os.getpid()}-{run_id}"] + memargs
-                cmd = command(c, eal, paths["cfg"], ours_bin, l3fwd_bin)
-                tg_out = os.path.join(a.workdir, f"tg-{run_id}.jsonl")
-                env = env_for(c, fam, n, flows, tg_out, paths)
-                if a.dry_run:
-                    print(" ".join(f"{k}={env[k]}" for k in sorted(env) if k.startswith(("SLUICE_TG", "L3FWD", "LD_PRE"))),
-                          " ".join(cmd))
-                    continue
-                log(f"run {c} {fam} prefixes={n} flows={flows} ({memmode})")
-                res = run_segments(cmd, env, tg_out, os.path.join(a.workdir, f"run-{run_id}-{c}.log"), flows,
-                                   a.seconds, a.warmup, a.load_timeout)
                 for fl in flows:
-                    rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c, "memory": memmode}
-                    rec.update(res[fl])
+                    rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c}
+                    if lim is not None and n > lim:
+                        rec["skipped"] = f"{n} routes exceed {c}'s limit ({lim})"
+                    else:
+                        rounds = [r[fl] for r in per[c]]
+                        vals = [r["mpps"] for r in rounds if r.get("mpps")]
+                        rec["rounds_mpps"] = vals
+                        rec["load_seconds"] = max((r.get("load_seconds") or 0) for r in rounds) if rounds else None
+                        rec["memory"] = rounds[0].get("memory") if rounds else None
+                        if vals:
+                            rec["mpps"] = round(statistics.median(vals), 3)
+                        else:
+                            rec["error"] = next((r.get("error") for r in rounds if r.get("error")), "no rounds")
+                            rec["log_tail"] = next((r.get("log_tail") for r in rounds if r.get("log_tail")), "")
                     doc["results"].append(rec)
-                    log(f"  flows={fl}: {rec.get('mpps')} Mpps" + (f" ERROR {rec['error']}" if rec.get("error") else "")
-                        + (f" (load {rec['load_seconds']} s)" if rec.get("load_seconds") else ""))
-                save()
+            # Ratios per round (each pair ran minutes apart at most), then their median.
+            for fl in flows:
+                for other in [c for c in contenders if not c.startswith("ours")]:
+                    pairs = [(o[fl].get("mpps"), x[fl].get("mpps")) for o, x in zip(per.get("ours", []), per[other])]
+                    rs = [u / v for u, v in pairs if u and v]
+                    if rs:
+                        doc.setdefault("ratios", []).append({"family": fam, "prefixes": n, "flows": fl, "vs": other,
+                                                              "per_round": [round(x, 3) for x in rs],
+                                                              "median": round(statistics.median(rs), 3)})
+            save()
 
     for fam, n, fl in cg_profiles:
         paths = files_for(fam, n)
         for c in contenders:
             lim = LIMITS.get((c, fam))
-            if lim is not None and n > lim:
+            if (lim is not None and n > lim) or (c, fam) in SKIP:
                 continue
             run_id += 1
             eal = ["-l", "0-1", "--no-pci", "--vdev", "net_null0", "--vdev", "net_null1",
-                   "--file-prefix", f"sluice-cg-{os.getpid()}-{run_id}", "--no-huge", "-m", "1024"]
+                   "--file-prefix", f"sluice-cg-{os.getpid()}-{run_id}", "--no-huge", "-m", "2048"]
             cmd = command(c, eal, paths["cfg"], ours_bin, l3fwd_bin)
             tg_out = os.path.join(a.workdir, f"tg-cg-{run_id}.jsonl")
             env = env_for(c, fam, n, [fl], tg_out, paths)
@@ -558,7 +598,7 @@ def main():
             log(f"callgrind {c} {fam} prefixes={n} flows={fl}")
             rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c}
             rec.update(run_callgrind(c, cmd, env, a.workdir, run_id, a.callgrind_seconds, a.load_timeout))
-            if c == "ours" and "packets" in rec:
+            if c.startswith("ours") and "packets" in rec:
                 rec["breakdown"] = callgrind_breakdown(a.workdir, run_id, rec["packets"])
             doc["callgrind"].append(rec)
             log(f"  -> {rec.get('ipp')} instructions/packet ({rec.get('ipp_without_source')} without the source)"

@@ -14,12 +14,16 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CONTENDERS = ["ours", "l3fwd-lpm", "l3fwd-fib", "testpmd"]
-LABELS = {"ours": "sluice", "l3fwd-lpm": "l3fwd LPM", "l3fwd-fib": "l3fwd FIB", "testpmd": "testpmd io"}
+CONTENDERS = ["ours", "ours-swcsum", "l3fwd-lpm", "l3fwd-fib", "testpmd"]
+LABELS = {"ours": "sluice", "ours-swcsum": "sluice, sw checksum", "l3fwd-lpm": "l3fwd LPM", "l3fwd-fib": "l3fwd FIB",
+          "testpmd": "testpmd io"}
 
 
 def human(n):
     return {1: "1", 1000: "1k", 1000000: "1M"}.get(n, str(n))
+
+
+RATIOS = {}  # (family, prefixes, flows, vs) -> median of per-round ratios
 
 
 def load(path):
@@ -27,7 +31,21 @@ def load(path):
     rows = {}  # (family, prefixes, flows) -> contender -> record
     for r in data["results"]:
         rows.setdefault((r["family"], r["prefixes"], r["flows"]), {})[r["contender"]] = r
+    for r in data.get("ratios") or []:
+        RATIOS[(r["family"], r["prefixes"], r["flows"], r["vs"])] = r["median"]
     return data, rows
+
+
+def ours_vs(rows, key, other):
+    """sluice / other for one profile: the median of the per-round ratios
+    (each pair measured minutes apart), else the ratio of the medians."""
+    r = RATIOS.get(key + (other,))
+    return r if r is not None else ratio(mpps(rows, key, "ours"), mpps(rows, key, other))
+
+
+def ours_vs_best_l3fwd(rows, key):
+    vals = [x for x in (ours_vs(rows, key, "l3fwd-lpm"), ours_vs(rows, key, "l3fwd-fib")) if x]
+    return min(vals) if vals else None
 
 
 def mpps(rows, key, c):
@@ -70,8 +88,7 @@ def throughput_table(rows):
         rec = rows[key]
         line = [key[0], human(key[1]), human(key[2])] + [cell(rec.get(c)) for c in pres]
         if "ours" in pres:
-            line += [fmt(ratio(mpps(rows, key, "ours"), best_l3fwd(rows, key))),
-                     fmt(ratio(mpps(rows, key, "ours"), mpps(rows, key, "testpmd")))]
+            line += [fmt(ours_vs_best_l3fwd(rows, key)), fmt(ours_vs(rows, key, "testpmd"))]
         out.append("| " + " | ".join(line) + " |")
         for c in pres:
             r = rec.get(c)
@@ -117,17 +134,19 @@ def targets(rows):
     """The figures issue 3 asks for, computed from the grid."""
     out = []
     v4 = [k for k in rows if k[0] == "v4"]
-    r_l3 = [ratio(mpps(rows, k, "ours"), mpps(rows, k, "l3fwd-lpm")) for k in v4]
-    r_best = [ratio(mpps(rows, k, "ours"), best_l3fwd(rows, k)) for k in v4]
-    r_tp = [ratio(mpps(rows, k, "ours"), mpps(rows, k, "testpmd")) for k in v4]
+    r_l3 = [ours_vs(rows, k, "l3fwd-lpm") for k in v4]
+    r_best = [ours_vs_best_l3fwd(rows, k) for k in v4]
+    r_tp = [ours_vs(rows, k, "testpmd") for k in v4]
+    r_sw = [ratio(mpps(rows, k, "ours-swcsum"), mpps(rows, k, "l3fwd-lpm")) for k in v4]
     for name, vals in (("sluice / l3fwd LPM, IPv4", r_l3), ("sluice / best l3fwd mode, IPv4", r_best),
-                       ("sluice / testpmd io, IPv4", r_tp)):
+                       ("sluice / testpmd io, IPv4", r_tp),
+                       ("sluice with software checksum (no NIC verdict) / l3fwd LPM, IPv4", r_sw)):
         vals = [v for v in vals if v]
         if vals:
             out.append(f"- {name}: min {min(vals):.2f}, median {statistics.median(vals):.2f}, max {max(vals):.2f} "
                        f"over {len(vals)} profiles")
     v6 = [k for k in rows if k[0] == "v6"]
-    r6 = [v for v in (ratio(mpps(rows, k, "ours"), best_l3fwd(rows, k)) for k in v6) if v]
+    r6 = [v for v in (ours_vs_best_l3fwd(rows, k) for k in v6) if v]
     if r6:
         out.append(f"- sluice / best l3fwd mode, IPv6: min {min(r6):.2f}, median {statistics.median(r6):.2f}, "
                    f"max {max(r6):.2f} over {len(r6)} profiles")
@@ -192,7 +211,11 @@ METHOD = """\
   code on the same core, so it costs all of them the same. IPv4: 64-byte
   UDP frames (60 + FCS); IPv6: 78-byte UDP frames. Destinations are visited
   in a fixed shuffled order over the prefixes; flow *f* sets the source
-  address and port.
+  address and port. For IPv4 the source also sets the checksum verdict a
+  NIC with RX checksum offload gives (`RTE_MBUF_F_RX_IP_CKSUM_GOOD`): l3fwd
+  is written for such NICs and never checks the checksum in software;
+  sluice uses the verdict when present. "sluice, sw checksum" is sluice
+  with no verdict, verifying every header in software.
 - **Contenders**, one at a time, EAL `-l 0-1`: the forwarding loop on lcore 1,
   same source, one RX queue per port.
   - sluice (`sluice-dp`, release build `-O3`): validation per RFC 1812 /
@@ -208,9 +231,14 @@ METHOD = """\
     counters, ICMP), and `rte_lpm` takes minutes to load 10^6 routes.
   - `dpdk-testpmd --forward-mode=io`: no lookup at all, the I/O ceiling.
 - **Rate.** One start per (family, prefixes); the source moves through the
-  flow counts, each for warm-up + measured seconds. Mpps is the median of
-  the one-second TX samples after the warm-up. Only ratios within one run
-  mean anything on this machine: its speed drifts by 30% between minutes.
+  flow counts, each for warm-up + measured seconds. A contender's rate in a
+  round is the median of its one-second TX samples after the warm-up; the
+  contenders take turns, round after round, and the table shows the median
+  over rounds. Ratios are the median of the per-round ratios (the two runs
+  of a pair are at most minutes apart): this machine's speed drifts by up
+  to 40% between minutes, so only ratios measured side by side mean
+  anything. Hugepages when the machine has them (`tests/lab/hugepages.sh`),
+  else `--no-huge`, the same for every contender; the table says which.
 - **Instructions per packet** (repeatable where time is not): each contender
   under `valgrind --tool=callgrind --separate-threads=yes` for a fixed time;
   the forwarding thread's instructions divided by the packets the source
@@ -228,9 +256,10 @@ def page(data, rows, plot_name):
         "## Targets\n",
         targets(rows) or "(no sluice results)",
         "",
-        f"## Mpps per core\n\nMedian of {meta.get('seconds')} one-second samples after {meta.get('warmup')} s of "
-        f"warm-up, forwarding on one lcore. IPv4 destinations {meta.get('v4_scheme')}, IPv6 "
-        f"{meta.get('v6_scheme')}.\n",
+        f"## Mpps per core\n\nMedian over {meta.get('rounds', 1)} interleaved rounds of the median of "
+        f"{meta.get('seconds')} one-second samples after {meta.get('warmup')} s of warm-up, forwarding on one "
+        f"lcore; memory: {', '.join(sorted({str(r.get('memory')) for r in data['results'] if r.get('memory')})) or '?'}. "
+        f"IPv4 destinations {meta.get('v4_scheme')}, IPv6 {meta.get('v6_scheme')}.\n",
         throughput_table(rows),
         "",
     ]

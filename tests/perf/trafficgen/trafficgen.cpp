@@ -8,7 +8,9 @@
 //
 // Environment: SLUICE_TG_PROFILE=v4|v6 (default v4), SLUICE_TG_PREFIXES=N
 // (1..1048576), SLUICE_TG_FLOWS=N[,N...] (1..1048576 each),
-// SLUICE_TG_SEGMENT=S (seconds), SLUICE_TG_OUT=path. With several flow
+// SLUICE_TG_SEGMENT=S (seconds), SLUICE_TG_RX_CSUM=good|none (default
+// none: IPv4 checksum verdict flags as a NIC with RX offload sets them),
+// SLUICE_TG_OUT=path. With several flow
 // counts, the source moves to the next one S seconds after traffic started
 // or last moved, so one contender start (l3fwd's LPM takes minutes to load
 // a million routes) serves every flow count; each sample says which count
@@ -38,6 +40,7 @@ using namespace sluice::perf;
 
 struct Profile {
     bool v6 = false;
+    uint64_t rx_flags = 0;  // mbuf ol_flags a NIC would set (checksum verdicts)
     uint32_t prefixes = 1;
     std::vector<uint32_t> flows{1};  // one per segment
     uint32_t segment_s = 0;
@@ -72,6 +75,10 @@ Profile read_profile() {
         if (p.flows.empty()) p.flows.push_back(1);
     }
     p.segment_s = env_u32("SLUICE_TG_SEGMENT", 0, 0, 36000);
+    // A NIC with IPv4 RX checksum offload marks every good header (l3fwd's
+    // design assumes one; sluice uses the verdict when it is there).
+    if (const char* c = std::getenv("SLUICE_TG_RX_CSUM"); c && std::strcmp(c, "good") == 0 && !p.v6)
+        p.rx_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     if (const char* o = std::getenv("SLUICE_TG_OUT")) p.out = o;
     return p;
 }
@@ -177,7 +184,7 @@ inline void fill(QueueGen& g, rte_mbuf* m) {
     m->pkt_len = g.len;
     m->nb_segs = 1;
     m->next = nullptr;
-    m->ol_flags = 0;
+    m->ol_flags = g.prof.rx_flags;
     m->packet_type = 0;
 }
 
