@@ -25,7 +25,7 @@ def test_bench_smoke_every_contender_forwards(tmp_path):
     out = tmp_path / "results.json"
     p = subprocess.run(
         [sys.executable, str(REPO / "tests/perf/bench.py"), "--smoke", "--no-huge", "--build", str(BUILD),
-         "--no-build", "--workdir", str(tmp_path / "work"), "--out", str(out), "--no-report"],
+         "--no-build", "--no-deps", "--workdir", str(tmp_path / "work"), "--out", str(out), "--no-report"],
         capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     data = json.loads(out.read_text())

@@ -3,7 +3,7 @@
 testpmd io forward, on the same single worker lcore with the same traffic,
 in one run. Writes docs/perf.md and docs/perf.png.
 
-    python3 tests/perf/bench.py            # the whole comparison (~45 min)
+    python3 tests/perf/bench.py            # the whole comparison (~30 min)
     python3 tests/perf/bench.py --quick    # IPv4/IPv6 x 1k prefixes, no callgrind (~3 min)
     python3 tests/perf/bench.py --smoke --out /tmp/r.json --no-report   # 1 s per contender
 
@@ -376,6 +376,7 @@ def callgrind_breakdown(workdir, run_id, packets, top=14):
         ir = int(m.group(1).replace(",", ""))
         where = m.group(2)
         fn = where.split(":", 1)[1] if ":" in where else where
+        fn = re.sub(r"^\(anonymous namespace\)::", "", fn)
         fn = re.sub(r"\(.*", "", fn).strip()
         lib = re.search(r"\[(.*)\]$", where)
         rows.append({"fn": fn, "obj": os.path.basename(lib.group(1)) if lib else "",
@@ -433,8 +434,9 @@ def main():
     ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-perf"), help="release build dir (made if missing)")
     ap.add_argument("--no-build", action="store_true", help="use --build as it is")
+    ap.add_argument("--no-deps", action="store_true", help="skip tests/lab/install-deps.sh")
     ap.add_argument("--workdir", default="/tmp/sluice-perf", help="generated files, logs, l3fwd build")
-    ap.add_argument("--out", default=os.path.join(ROOT, "tests/perf/results.json"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs/perf.json"), help="raw results (docs/perf.json: the data behind docs/perf.md)")
     ap.add_argument("--no-report", action="store_true", help="do not write docs/perf.md and docs/perf.png")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     a = ap.parse_args()
@@ -461,6 +463,10 @@ def main():
         if c not in CONTENDERS:
             sys.exit(f"unknown contender {c}")
 
+    if not a.no_deps and not a.dry_run:
+        # Idempotent: does nothing when every package is there (a fresh clone
+        # on a fresh Debian 12 gets dpdk, dpdk-doc, valgrind, matplotlib, ...).
+        subprocess.run([os.path.join(ROOT, "tests/lab/install-deps.sh")], check=True, stdout=subprocess.DEVNULL)
     if not a.no_build:
         ensure_build(a.build, a.dry_run)
     shim = os.path.join(a.build, "tests/perf/trafficgen/libsluice_trafficgen.so")
