@@ -312,6 +312,8 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
             port_ok = cur_port < kMaxPorts && s.ifaces[cur_port].present;
             port_mac = port_ok ? mac48(s.ifaces[cur_port].mac) : ~0ull;  // ~0: matches no frame
         }
+        // Read before the length check: harmless for a runt (the mbuf's data
+        // room is far larger), and only used once the frame is known long enough.
         uint16_t et;
         std::memcpy(&et, d + 12, 2);
         if (len >= kMinV4Frame && mac48(d) == port_mac) [[likely]] {
