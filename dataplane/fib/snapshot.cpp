@@ -94,10 +94,6 @@ namespace {
 
 Prefix host_route(const IpAddr& a) { return Prefix{a, uint8_t(a.is_v4() ? 32 : 128)}; }
 
-// Collects every (prefix -> value) pair first (FibEntry), so the FIBs can be
-// sized exactly before anything is added (fib_plan.hpp).
-using Entry = FibEntry;
-
 class Builder {
 public:
     Builder(const config::Config& cfg, const SnapshotEnv& env, Snapshot& s) : cfg_(cfg), env_(env), s_(s) {}
@@ -287,7 +283,9 @@ private:
     const SnapshotEnv& env_;
     Snapshot& s_;
     std::map<std::tuple<uint16_t, bool, std::array<uint8_t, 16>, bool>, uint32_t> nh_index_;
-    std::vector<Entry> v4_, v6_;
+    // Every (prefix -> value) pair, collected first so the FIBs can be
+    // sized before anything is added (fib_plan.hpp).
+    std::vector<FibEntry> v4_, v6_;
 };
 
 }  // namespace

@@ -98,10 +98,10 @@ inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
 }
 
 // Rewrites a packet whose next hop MAC is known and queues it for TX.
+// `d`: the packet's data (its Ethernet header).
 template <bool V6>
-[[gnu::always_inline]] inline void send(const Snapshot& s, rte_mbuf* m, uint64_t nbr_word, uint16_t port,
+[[gnu::always_inline]] inline void send(const Snapshot& s, rte_mbuf* m, uint8_t* d, uint64_t nbr_word, uint16_t port,
                                         BurstResult& r) {
-    uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     write_l2(d, nbr_word, s.ifaces[port]);
     if constexpr (V6)
         pkt::ipv6_decrement_hop_limit(d + kEthHdr);  // IPv6 has no header checksum
@@ -153,12 +153,7 @@ template <bool V6>
         punt(r, m, Punt::neighbor);
         return 0;
     }
-    write_l2(d, w, s.ifaces[nh.port]);
-    if constexpr (V6)
-        pkt::ipv6_decrement_hop_limit(ip);
-    else
-        pkt::ipv4_decrement_ttl(ip);
-    enqueue_tx(r, nh.port, m);
+    send<V6>(s, m, d, w, nh.port, r);
     return 1;
 }
 
@@ -363,10 +358,11 @@ void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts
                 punt(r, m, Punt::neighbor);
                 continue;
             }
-            if ((l3(m)[0] >> 4) == 4)
-                send<false>(s, m, w, sc.fwd_port[k], r);
+            uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+            if ((d[kEthHdr] >> 4) == 4)
+                send<false>(s, m, d, w, sc.fwd_port[k], r);
             else
-                send<true>(s, m, w, sc.fwd_port[k], r);
+                send<true>(s, m, d, w, sc.fwd_port[k], r);
             ++sent;
         }
     }

@@ -283,8 +283,9 @@ def run_segments(cmd, env, tg_out, log_path, flows, seconds, warmup, load_timeou
 
 
 # ---------------------------------------------------------------- callgrind
-def callgrind_totals(prefix):
-    """Per thread file: (total Ir, inclusive Ir of the shim's rx_fill, has LOOP fn names)."""
+def callgrind_totals(prefix, loop_fn):
+    """Per thread file: total Ir, inclusive Ir of the shim's rx_fill, and
+    whether the thread ran the contender's forwarding loop `loop_fn`."""
     res = []
     d = os.path.dirname(prefix)
     base = os.path.basename(prefix)
@@ -307,7 +308,7 @@ def callgrind_totals(prefix):
             m = re.match(r"^\s*([\d,]+) \(", line)
             if m and "rx_fill(" in line:
                 fill = max(fill, int(m.group(1).replace(",", "")))
-        res.append({"file": path, "ir": total, "fill_ir": fill, "text_has": [k for k, v in LOOP_FN.items() if v in text]})
+        res.append({"file": path, "ir": total, "fill_ir": fill, "loop": loop_fn in text})
     return res
 
 
@@ -347,27 +348,20 @@ def run_callgrind(contender, cmd, env, workdir, run_id, seconds, load_timeout):
     if err or not finals:
         return {"error": err or "no final packet count", "log": log_path}
     packets = finals[-1]["filled"]
-    threads = callgrind_totals(prefix)
+    threads = callgrind_totals(prefix, LOOP_FN[contender])
     if not threads or not packets:
         return {"error": "no callgrind output", "log": log_path}
-    fwd = max(threads, key=lambda t: t["ir"])  # the polling thread is by far the busiest
-    return {"packets": packets, "ir": fwd["ir"], "ipp": round(fwd["ir"] / packets, 1),
+    # The thread that ran the forwarding loop (the busiest of them, should
+    # the name appear in more than one file).
+    fwd = max(threads, key=lambda t: (t["loop"], t["ir"]))
+    return {"packets": packets, "ir": fwd["ir"], "thread_file": fwd["file"], "ipp": round(fwd["ir"] / packets, 1),
             "ipp_without_source": round((fwd["ir"] - fwd["fill_ir"]) / packets, 1),
             "source_ipp": round(fwd["fill_ir"] / packets, 1)}
 
 
-def callgrind_breakdown(workdir, run_id, packets, top=14):
-    """Our forwarding thread's heaviest functions (self cost), per packet."""
-    d = workdir
-    files = [os.path.join(d, n) for n in os.listdir(d) if n.startswith(f"cg-{run_id}.out-")]
-    best, best_ir = None, 0
-    for f in files:
-        m = re.search(r"^(?:summary|totals):\s*(\d+)", open(f, errors="replace").read(), re.M)
-        if m and int(m.group(1)) > best_ir:
-            best, best_ir = f, int(m.group(1))
-    if not best:
-        return []
-    ann = subprocess.run(["callgrind_annotate", "--threshold=99", best], capture_output=True, text=True).stdout
+def callgrind_breakdown(thread_file, packets, top=14):
+    """The forwarding thread's heaviest functions (self cost), per packet."""
+    ann = subprocess.run(["callgrind_annotate", "--threshold=99", thread_file], capture_output=True, text=True).stdout
     rows = []
     for line in ann.splitlines():
         m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$", line)
@@ -605,7 +599,7 @@ def main():
             rec = {"family": fam, "prefixes": n, "flows": fl, "contender": c}
             rec.update(run_callgrind(c, cmd, env, a.workdir, run_id, a.callgrind_seconds, a.load_timeout))
             if c.startswith("ours") and "packets" in rec:
-                rec["breakdown"] = callgrind_breakdown(a.workdir, run_id, rec["packets"])
+                rec["breakdown"] = callgrind_breakdown(rec["thread_file"], rec["packets"])
             doc["callgrind"].append(rec)
             log(f"  -> {rec.get('ipp')} instructions/packet ({rec.get('ipp_without_source')} without the source)"
                 + (f" ERROR {rec['error']}" if "error" in rec else ""))

@@ -52,11 +52,6 @@ def mpps(rows, key, c):
     return ((rows.get(key) or {}).get(c) or {}).get("mpps")
 
 
-def best_l3fwd(rows, key):
-    vals = [x for x in (mpps(rows, key, "l3fwd-lpm"), mpps(rows, key, "l3fwd-fib")) if x]
-    return max(vals) if vals else None
-
-
 def fmt(x, nd=2):
     return "—" if x is None else f"{x:.{nd}f}"
 
@@ -192,7 +187,7 @@ def callgrind_section(data):
     return "\n".join(out)
 
 
-def cycles_section(data, rows):
+def cycles_section(data):
     """Where sluice's extra instructions go, from the callgrind runs."""
     cg = {(r["family"], r["contender"]): r for r in data.get("callgrind") or [] if "ipp" in r}
     out = []
@@ -317,7 +312,7 @@ def page(data, rows, plot_name):
         parts += [f"![Mpps per contender and profile]({plot_name})\n"]
     parts += ["## How the rates move with prefixes and flows\n", scaling_table(rows), "",
               "## Instructions per packet (callgrind)\n", callgrind_section(data), "",
-              "## Where the cycles go\n", cycles_section(data, rows), "",
+              "## Where the cycles go\n", cycles_section(data), "",
               "## Stages alone (Google Benchmark, `bench_stages`)\n",
               "CPU time per packet (per destination for the lookups, 32 a call), same release build:\n",
               micro_section(data), "", METHOD]
