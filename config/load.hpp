@@ -48,16 +48,12 @@ LoadResult load_config_file(const std::string& path);
 // build a Config in code). Returns every problem found.
 std::vector<ConfigError> validate(const Config& cfg);
 
-// Text helpers (also used by the data plane's CLI and logs).
-std::optional<IpAddr> parse_ip(std::string_view text);
-std::optional<Prefix> parse_prefix(std::string_view text);   // "a.b.c.d/len" or "x::y/len"
-std::optional<MacAddr> parse_mac(std::string_view text);     // "02:00:00:00:00:01"
-std::string to_string(const IpAddr& a);
-std::string to_string(const Prefix& p);
-std::string to_string(const MacAddr& m);
-// True when a lies inside prefix p (families must match).
-bool contains(const Prefix& p, const IpAddr& a);
-// p with the host bits cleared.
-Prefix network_of(const Prefix& p);
+// Text helpers, defined with the types in api/net.hpp.
+using net::contains;
+using net::network_of;
+using net::parse_ip;
+using net::parse_mac;
+using net::parse_prefix;
+using net::to_string;
 
 }  // namespace sluice::config

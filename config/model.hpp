@@ -9,43 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "api/net.hpp"
+#include "api/port.hpp"
+
 namespace sluice::config {
 
-using MacAddr = std::array<uint8_t, 6>;
-
-// An IPv4 or IPv6 address. IPv4 is stored in bytes[0..3] in network order,
-// the rest zero, so both families compare and hash the same way.
-struct IpAddr {
-    enum class Family : uint8_t { V4, V6 };
-    Family family = Family::V4;
-    std::array<uint8_t, 16> bytes{};
-
-    bool is_v4() const { return family == Family::V4; }
-    bool is_v6() const { return family == Family::V6; }
-    // IPv4 address in host byte order (only meaningful when is_v4()).
-    uint32_t v4_host() const {
-        return (uint32_t(bytes[0]) << 24) | (uint32_t(bytes[1]) << 16) |
-               (uint32_t(bytes[2]) << 8) | uint32_t(bytes[3]);
-    }
-    static IpAddr from_v4_host(uint32_t a) {
-        IpAddr r;
-        r.bytes[0] = uint8_t(a >> 24);
-        r.bytes[1] = uint8_t(a >> 16);
-        r.bytes[2] = uint8_t(a >> 8);
-        r.bytes[3] = uint8_t(a);
-        return r;
-    }
-    friend bool operator==(const IpAddr&, const IpAddr&) = default;
-    friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
-};
-
-// addr/len. For route prefixes the host bits are zero (validated); for
-// interface addresses addr is the interface's own address.
-struct Prefix {
-    IpAddr addr;
-    uint8_t len = 0;
-    friend bool operator==(const Prefix&, const Prefix&) = default;
-};
+using net::IpAddr;
+using net::MacAddr;
+using net::Prefix;
 
 // Where a config value came from, for error messages after load (reload
 // diagnostics name the same line the operator edited).
@@ -81,15 +52,9 @@ struct IcmpConfig {
     uint32_t burst = 100;          // bucket depth
 };
 
-struct PortConfig {
-    std::string name;              // our name, referenced by routes and neighbors
-    std::string device;            // DPDK device: "0000:01:00.0", "net_tap0,iface=dp0", ...
-    uint16_t rx_queues = 1;
-    uint16_t rx_desc = 1024;
-    uint16_t tx_desc = 1024;
-    uint16_t mtu = 1500;           // L3 MTU
-    std::optional<MacAddr> mac;    // override the device's MAC
-    bool promiscuous = false;
+// The hardware part (net::PortSpec: name, device, queues, descriptors, MTU,
+// MAC, promiscuous) is fixed for the process's life; addresses reload.
+struct PortConfig : net::PortSpec {
     std::vector<Prefix> addresses; // interface addresses with prefix length
     SourceMark mark;
 };

@@ -17,9 +17,7 @@ namespace sluice::config {
 namespace {
 
 const char* family_name(const IpAddr& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
-unsigned max_len(const IpAddr& a) { return a.is_v4() ? 32 : 128; }
 
-bool is_link_local6(const IpAddr& a) { return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80; }
 
 // Empty when a may be a host address on a link; else what it is instead.
 std::string non_unicast_reason(const IpAddr& a) {
