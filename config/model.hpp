@@ -11,6 +11,7 @@
 
 #include "api/net.hpp"
 #include "api/port.hpp"
+#include "api/settings.hpp"
 
 namespace sluice::config {
 
@@ -26,31 +27,12 @@ struct SourceMark {
     uint32_t file = 0;  // 0 = the config file; k = Config::route_files[k - 1]
 };
 
-struct IdleBackoff {
-    bool enabled = false;          // off by default: bare metal busy-polls
-    uint32_t pause_after = 64;     // empty polls before rte_pause() between polls
-    uint32_t sleep_after = 1024;   // empty polls before sleeping
-    uint32_t sleep_us = 100;       // sleep length once past sleep_after
-};
-
-struct WorkerConfig {
-    uint16_t burst = 32;           // rx/tx burst size, 1..256
-    IdleBackoff idle;
-};
-
-struct NeighborConfig {
-    uint32_t capacity = 4096;      // neighbor entries per family
-    uint32_t reachable_ms = 30000; // RFC 4861 REACHABLE_TIME
-    uint32_t retrans_ms = 1000;    // RFC 4861 RETRANS_TIMER
-    uint32_t max_probes = 3;       // solicitations before FAILED
-    uint32_t max_pending = 16;     // packets queued per unresolved neighbor
-    uint32_t gc_ms = 60000;        // FAILED/unused entries are deleted after this
-};
-
-struct IcmpConfig {
-    uint32_t rate_pps = 1000;      // token bucket refill, ICMP errors per second
-    uint32_t burst = 100;          // bucket depth
-};
+// The workers, neighbor and icmp sections (api/settings.hpp: shared with the
+// data plane's update requests).
+using IdleBackoff = api::IdleBackoff;
+using WorkerConfig = api::WorkerSettings;
+using NeighborConfig = api::NeighborSettings;
+using IcmpConfig = api::IcmpSettings;
 
 // The hardware part (net::PortSpec: name, device, queues, descriptors, MTU,
 // MAC, promiscuous) is fixed for the process's life; addresses reload.
