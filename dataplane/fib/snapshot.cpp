@@ -75,21 +75,6 @@ const uint8_t* Snapshot::source_address6(uint16_t port) const {
     return ifaces[port].link_local.data();
 }
 
-std::array<uint8_t, 16> link_local_from_mac(const std::array<uint8_t, 6>& mac) {
-    std::array<uint8_t, 16> a{};
-    a[0] = 0xfe;
-    a[1] = 0x80;
-    a[8] = mac[0] ^ 0x02;  // flip the universal/local bit (RFC 4291 appendix A)
-    a[9] = mac[1];
-    a[10] = mac[2];
-    a[11] = 0xff;
-    a[12] = 0xfe;
-    a[13] = mac[3];
-    a[14] = mac[4];
-    a[15] = mac[5];
-    return a;
-}
-
 namespace {
 
 Prefix host_route(const IpAddr& a) { return Prefix{a, uint8_t(a.is_v4() ? 32 : 128)}; }

@@ -87,6 +87,7 @@ struct BuildResult {
 BuildResult build_snapshot(std::shared_ptr<const config::Config> cfg, const SnapshotEnv& env,
                            uint64_t version);
 
+// Defined in tables/interfaces.cpp (the snapshot is being replaced by tables/).
 std::array<uint8_t, 16> link_local_from_mac(const std::array<uint8_t, 6>& mac);
 
 }  // namespace sluice::dp

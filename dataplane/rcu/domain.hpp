@@ -1,8 +1,20 @@
-// Quiescent-state based reclamation for everything the workers read that the
-// agent replaces: snapshots, neighbor slots. Built on rte_rcu_qsbr: each
-// worker reports quiescent once per loop; the agent retires old objects with
-// a token and frees them once every worker has passed a quiescent point
-// (non-blocking poll, so the agent never stalls on a sleeping worker).
+// Quiescent-state based reclamation for everything readers see that a
+// writer replaces: published table roots, neighbor slots. Built on
+// rte_rcu_qsbr.
+//
+// Readers: each worker has a fixed id and reports quiescent once per loop;
+// the agent has the next fixed id and reports once per loop too. Threads
+// that read now and then (DPDK's telemetry threads, a control-channel
+// thread) take an id from a small pool for the length of one read
+// (ReadGuard): online while they read, offline after. So no thread reads a
+// table without a grace period protecting it.
+//
+// Writers (the table builder, the agent) retire old objects with a token;
+// reclaim() frees those whose grace period has ended (non-blocking, so the
+// agent never stalls on a sleeping worker); synchronize() blocks until
+// every online reader has passed a quiescent point (the builder, which
+// must know its old FIB copy is no longer read). Writer calls are
+// thread-safe.
 #pragma once
 
 #include <atomic>
@@ -10,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 struct rte_rcu_qsbr;
@@ -18,50 +31,76 @@ namespace sluice::dp {
 
 class RcuDomain {
 public:
-    // max_readers: number of worker threads (ids 0..max_readers-1).
-    static std::unique_ptr<RcuDomain> create(uint32_t max_readers, std::string* error);
+    // Transient reader ids available to ReadGuard at once.
+    static constexpr uint32_t kTransientReaders = 16;
+
+    // fixed_readers: ids 0..fixed_readers-1 (workers, then the agent).
+    static std::unique_ptr<RcuDomain> create(uint32_t fixed_readers, std::string* error);
     ~RcuDomain();
     RcuDomain(const RcuDomain&) = delete;
     RcuDomain& operator=(const RcuDomain&) = delete;
 
-    // Reader side (workers).
+    // Reader side, fixed ids.
     void register_reader(uint32_t id);     // also marks it online
     void unregister_reader(uint32_t id);
     void quiescent(uint32_t id);            // once per loop iteration
-    void offline(uint32_t id);              // before a long sleep
+    void offline(uint32_t id);              // before a long sleep or a blocking wait
     void online(uint32_t id);
 
-    // Writer side (agent only). `free_fn` runs once all readers have passed
-    // a quiescent state after this call.
+    // Reader side, any other thread: a reader id for one read.
+    class ReadGuard {
+    public:
+        explicit ReadGuard(RcuDomain& d);
+        ~ReadGuard();
+        ReadGuard(const ReadGuard&) = delete;
+        ReadGuard& operator=(const ReadGuard&) = delete;
+
+    private:
+        RcuDomain& d_;
+        uint32_t id_;
+    };
+
+    // Writer side. `free_fn` runs once all readers have passed a quiescent
+    // state after this call (on whichever writer thread reclaims).
     void retire(std::function<void()> free_fn);
     // Runs the free functions whose grace period has ended; returns how many.
     size_t reclaim();
+    // Blocks until every reader online now has passed a quiescent state.
+    // The caller must not be an online reader.
+    void synchronize();
     // Blocks until everything retired so far is freed (shutdown, tests).
     void drain();
-    size_t pending() const { return pending_.size(); }
+    size_t pending() const;
 
     rte_rcu_qsbr* raw() { return qsbr_; }
 
 private:
     RcuDomain() = default;
+    uint32_t take_transient();
+    void give_transient(uint32_t id);
+
     rte_rcu_qsbr* qsbr_ = nullptr;
+    uint32_t fixed_ = 0;
+    std::atomic<uint32_t> transient_free_{0};  // bit i: id fixed_ + i is free
     struct Retired {
         uint64_t token;
         std::function<void()> free_fn;
     };
+    mutable std::mutex mu_;
     std::deque<Retired> pending_;
 };
 
-// A pointer the agent publishes and workers read; the old value is retired
-// through the domain. T is any immutable snapshot type.
+// A pointer a writer publishes and readers load; the old value is retired
+// through the domain. T is any immutable-once-published type.
 template <class T>
 class Published {
 public:
     explicit Published(RcuDomain& d) : domain_(d) {}
     ~Published() { delete ptr_.load(std::memory_order_relaxed); }
-    // Reader: valid until the reader's next quiescent() call.
+    // Reader: valid until the reader's next quiescent() (or the end of its
+    // ReadGuard).
     const T* get() const { return ptr_.load(std::memory_order_acquire); }
-    // Writer: swap in a new snapshot; the old one is freed after a grace period.
+    // Writer: swap in a new value; the old one is freed after a grace period.
     void publish(std::unique_ptr<T> next) {
         T* old = ptr_.exchange(next.release(), std::memory_order_acq_rel);
         if (old) domain_.retire([old] { delete old; });

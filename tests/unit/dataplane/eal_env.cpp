@@ -11,7 +11,7 @@ namespace sluice::test {
 
 void EalEnvironment::SetUp() {
     // --no-shconf: no files under /var/run, so parallel runs never collide.
-    std::vector<std::string> args = {"unit", "-l", "0", "--no-huge", "-m", "512", "--no-pci", "--no-shconf",
+    std::vector<std::string> args = {"unit", "-l", "0", "--no-huge", "-m", std::to_string(memory_mb_), "--no-pci", "--no-shconf",
                                      "--no-telemetry", "--log-level", "lib.eal:error"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -26,8 +26,10 @@ void EalEnvironment::TearDown() { rte_eal_cleanup(); }
 
 }  // namespace sluice::test
 
+#ifndef SLUICE_TEST_OWN_MAIN
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
     ::testing::AddGlobalTestEnvironment(new sluice::test::EalEnvironment());
     return RUN_ALL_TESTS();
 }
+#endif

@@ -8,8 +8,12 @@ namespace sluice::test {
 
 class EalEnvironment : public ::testing::Environment {
 public:
+    explicit EalEnvironment(unsigned memory_mb = 512) : memory_mb_(memory_mb) {}
     void SetUp() override;
     void TearDown() override;
+
+private:
+    unsigned memory_mb_;
 };
 
 }  // namespace sluice::test

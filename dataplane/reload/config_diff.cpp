@@ -1,0 +1,138 @@
+#include "dataplane/reload/config_diff.hpp"
+
+#include <map>
+#include <set>
+
+#include "config/load.hpp"
+#include "dataplane/tables/builder.hpp"
+
+namespace sluice::dp {
+
+FixedAtStart FixedAtStart::of(const config::Config& c) {
+    FixedAtStart f;
+    f.mbufs = c.mbufs;
+    f.mbuf_cache = c.mbuf_cache;
+    f.neighbor_capacity = c.neighbor.capacity;
+    for (const auto& p : c.ports) f.ports.push_back(p);
+    return f;
+}
+
+std::vector<std::string> restart_only_changes(const config::Config& next, const FixedAtStart& fixed) {
+    std::vector<std::string> out;
+    const std::string& file = next.source;
+    auto restart = [&](const std::string& field, const std::string& was, const std::string& now) {
+        out.push_back(file + ": " + field + ": cannot change at run time (was " + was + ", now " + now +
+                      "); restart to change it");
+    };
+    if (next.mbufs != fixed.mbufs) restart("mbufs", std::to_string(fixed.mbufs), std::to_string(next.mbufs));
+    if (next.mbuf_cache != fixed.mbuf_cache)
+        restart("mbuf_cache", std::to_string(fixed.mbuf_cache), std::to_string(next.mbuf_cache));
+    if (next.neighbor.capacity != fixed.neighbor_capacity)
+        restart("neighbor.capacity", std::to_string(fixed.neighbor_capacity), std::to_string(next.neighbor.capacity));
+    if (next.ports.size() != fixed.ports.size()) {
+        out.push_back(file + ": ports: the number of ports changed from " + std::to_string(fixed.ports.size()) +
+                      " to " + std::to_string(next.ports.size()) +
+                      "; ports cannot be added or removed without a restart");
+        return out;
+    }
+    for (size_t i = 0; i < next.ports.size(); ++i) {
+        const net::PortSpec& now = next.ports[i];
+        auto fields = net::changed_fields(fixed.ports[i], now);
+        if (fields.empty()) continue;
+        std::string names;
+        for (auto f : fields) names += (names.empty() ? "" : ", ") + std::string(f);
+        out.push_back(file + ":" + std::to_string(next.ports[i].mark.line) + ": ports[" + std::to_string(i) + "]: " +
+                      names + " cannot change at run time (restart to change " +
+                      (fields.size() == 1 ? "it" : "them") + "); only addresses reload");
+    }
+    return out;
+}
+
+namespace {
+
+api::Nexthop to_api(const config::NextHop& h) { return api::Nexthop{h.via, h.port}; }
+
+// Interns next-hop lists so a table of a million routes over a few
+// gateways carries a few sets. Consecutive routes usually share one, so
+// the last one is checked first.
+class SetInterner {
+public:
+    explicit SetInterner(api::Batch& b) : b_(b) {}
+    uint32_t index(const std::vector<config::NextHop>& hops) {
+        scratch_.clear();
+        for (const auto& h : hops) scratch_.push_back(to_api(h));
+        if (have_last_ && scratch_ == b_.nexthop_sets[last_]) return last_;
+        auto it = ids_.find(scratch_);
+        if (it == ids_.end()) {
+            it = ids_.emplace(scratch_, uint32_t(b_.nexthop_sets.size())).first;
+            b_.nexthop_sets.push_back(scratch_);
+        }
+        last_ = it->second;
+        have_last_ = true;
+        return last_;
+    }
+
+private:
+    api::Batch& b_;
+    std::map<std::vector<api::Nexthop>, uint32_t> ids_;
+    std::vector<api::Nexthop> scratch_;
+    uint32_t last_ = 0;
+    bool have_last_ = false;
+};
+
+}  // namespace
+
+api::Batch diff_config(const config::Config& next, TableBuilder& running) {
+    api::Batch b;
+    if (!(next.workers == running.workers())) b.workers = next.workers;
+    if (!(next.neighbor == running.neighbor())) b.neighbor = next.neighbor;
+    if (!(next.icmp == running.icmp())) b.icmp = next.icmp;
+
+    // Addresses: a port whose list differs in any way (order included: the
+    // first address of a family is the source of ICMP errors) is replaced
+    // whole, in one publication.
+    for (const auto& pc : next.ports) {
+        int id = running.port_id(pc.name);
+        if (id < 0) continue;
+        const auto& have = running.addresses(uint16_t(id));
+        if (have == pc.addresses) continue;
+        for (const auto& a : have) b.addresses.push_back({api::AddressUpdate::Op::del, pc.name, a});
+        for (const auto& a : pc.addresses) b.addresses.push_back({api::AddressUpdate::Op::add, pc.name, a});
+    }
+
+    // Routes: one lookup each against the running table (marking what the
+    // file still has), then whatever was not marked goes.
+    SetInterner sets(b);
+    std::map<std::pair<uint32_t, bool>, uint64_t> set_values;
+    uint32_t mark = running.next_mark();
+    for (const auto& r : next.routes) {
+        bool v6 = r.prefix.addr.is_v6();
+        uint32_t idx = sets.index(r.nexthops);
+        auto sv = set_values.find({idx, v6});
+        if (sv == set_values.end()) sv = set_values.emplace(std::make_pair(idx, v6), running.value_of(b.nexthop_sets[idx], v6)).first;
+        uint64_t have = running.route_value(r.prefix, mark);
+        if (have == kNoRoute || have != sv->second)
+            b.routes.push_back({api::RouteUpdate::Op::set, r.prefix, idx});
+    }
+    running.for_each_unmarked_route(mark, [&](const net::Prefix& p) {
+        b.routes.push_back({api::RouteUpdate::Op::del, p, 0});
+    });
+
+    // Static neighbors.
+    std::set<std::pair<uint16_t, net::IpAddr>> wanted;
+    for (const auto& n : next.neighbors) {
+        int id = running.port_id(n.port);
+        if (id < 0) continue;
+        auto key = std::make_pair(uint16_t(id), n.address);
+        wanted.insert(key);
+        auto it = running.static_neighbors().find(key);
+        if (it == running.static_neighbors().end() || it->second != n.mac)
+            b.neighbors.push_back({api::NeighborUpdate::Op::set, n.port, n.address, n.mac});
+    }
+    for (const auto& [key, mac] : running.static_neighbors())
+        if (!wanted.count(key))
+            b.neighbors.push_back({api::NeighborUpdate::Op::clear, running.port_name(key.first), key.second, mac});
+    return b;
+}
+
+}  // namespace sluice::dp

@@ -1,0 +1,47 @@
+// The published root: what a worker loads once per poll loop (one acquire
+// load through Published<Root>) and uses until its next quiescent report.
+//
+// It points at independent tables, each immutable while published. A change
+// builds or patches only the table it touches and publishes a new Root that
+// shares every other one (shared_ptr), so a backend or route change never
+// rebuilds the FIBs wholesale, and one pointer load still gives a consistent
+// view across tables. Old roots are retired through the RCU domain; a table
+// is released when the last root holding it is reclaimed.
+//
+// Room for more: the load balancer's VIP, backend and Maglev tables join
+// here as further shared_ptr<const T> members, built by their own part of
+// the table builder (tables/builder.hpp) from their own update requests.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "api/settings.hpp"
+#include "dataplane/tables/fib.hpp"
+#include "dataplane/tables/interfaces.hpp"
+#include "dataplane/tables/nexthops.hpp"
+
+namespace sluice::dp {
+
+struct Root {
+    uint64_t generation = 0;  // increases with every publication
+    std::shared_ptr<const Interfaces> ifaces;
+    std::shared_ptr<const Nexthops> nexthops;
+    std::shared_ptr<const Fib4> fib4;
+    std::shared_ptr<const Fib6> fib6;
+    std::shared_ptr<const api::WorkerSettings> workers;
+    // What the tables hold, for telemetry.
+    uint32_t routes4 = 0, routes6 = 0;  // FIB entries from routes and addresses
+    uint32_t helpers6 = 0;              // IPv6 covering prefixes added for tbl8 sizing (tables/fib6_helpers.hpp)
+};
+
+// Slow-path routing of one IP packet (agent): FIB lookup by destination,
+// ECMP member by flow hash, as the workers do. nh is null unless kind is
+// single or group (then it is the chosen member).
+struct RouteResult {
+    NhKind kind = NhKind::none;
+    const NextHop* nh = nullptr;
+};
+RouteResult route(const Root& r, const uint8_t* ip, uint32_t avail);
+
+}  // namespace sluice::dp
