@@ -1,7 +1,14 @@
 // Driving the neighbor state machines (dataplane/neighbor/fsm.hpp): slots in
 // the shared table, timers, solicitations (ARP requests, RFC 826; neighbor
-// solicitations, RFC 4861 7.2.2), and the bounded queues of packets waiting
-// for an answer.
+// solicitations, RFC 4861 7.2.2), the bounded queues of packets waiting
+// for an answer, and the telemetry view of the table.
+//
+// Cost model: with up to 2^20 slots, nothing periodic may walk the table.
+// Deadlines live in a timer wheel (nbr::TimerWheel) and the telemetry rows in
+// nbr::TableView; both are updated per slot by sync_slot() whenever an entry
+// changes, so a timer tick costs the entries that are due and a telemetry
+// request one page.
+#include <algorithm>
 #include <cstring>
 
 #include <rte_mbuf.h>
@@ -17,7 +24,14 @@ uint32_t Agent::ensure_slot(const NeighborKey& k) {
     uint32_t slot = sh_.neighbors->lookup(k);
     if (slot != kNoNeighbor) return slot;
     slot = sh_.neighbors->insert(k);
-    if (slot != kNoNeighbor) meta_[slot] = SlotMeta{};
+    if (slot != kNoNeighbor) {
+        meta_[slot] = SlotMeta{};
+        // A new entry is Failed with deadline 0, so due at the next tick: the
+        // caller moves it on at once (resolve, learn, static), and one nobody
+        // moves on (the gateway of a snapshot that failed to build) is
+        // deleted then unless a route or the config holds it.
+        sync_slot(slot);
+    }
     return slot;
 }
 
@@ -32,7 +46,7 @@ uint32_t Agent::gateway_slot(uint16_t port, const config::IpAddr& gw) {
 }
 
 void Agent::apply_static_neighbors(const config::Config& cfg) {
-    std::vector<bool> keep(meta_.size(), false);
+    std::vector<uint32_t> configured;
     for (const auto& n : cfg.neighbors) {
         int port = -1;
         for (const auto& p : sh_.ports)
@@ -42,20 +56,22 @@ void Agent::apply_static_neighbors(const config::Config& cfg) {
                                           : NeighborKey::v6addr(uint16_t(port), n.address.bytes.data());
         uint32_t slot = ensure_slot(k);
         if (slot == kNoNeighbor) continue;
-        keep[slot] = true;
+        configured.push_back(slot);
         meta_[slot].is_static = true;
         meta_[slot].fsm = fsm_.make_static(n.mac, now_ns());
         apply(slot, nbr::kPublish | nbr::kFlushPending);
     }
     // Static entries dropped from the config become ordinary learned entries
     // (Stale with the same MAC, so traffic continues while they are probed).
-    for (uint32_t s = 0; s < meta_.size(); ++s) {
-        if (!meta_[s].is_static || keep[s]) continue;
+    std::sort(configured.begin(), configured.end());
+    for (uint32_t s : static_slots_) {
+        if (!meta_[s].is_static || std::binary_search(configured.begin(), configured.end(), s)) continue;
         meta_[s].is_static = false;
         auto mac = meta_[s].fsm.mac;
         meta_[s].fsm = nbr::Entry{};
         apply(s, fsm_.on_hint(meta_[s].fsm, mac, true, now_ns()));
     }
+    static_slots_ = std::move(configured);
 }
 
 void Agent::apply(uint32_t slot, uint32_t a) {
@@ -76,14 +92,38 @@ void Agent::apply(uint32_t slot, uint32_t a) {
         t.remove(slot, *sh_.rcu);
         m = SlotMeta{};
     }
+    sync_slot(slot);
 }
 
-void Agent::neighbor_timers(uint64_t now) {
-    NeighborTable& t = *sh_.neighbors;
-    for (uint32_t s = 0; s < t.capacity(); ++s) {
-        if (!t.in_use(s)) continue;
-        if (meta_[s].fsm.deadline_ns <= now) apply(s, fsm_.on_timer(meta_[s].fsm, now));
+void Agent::sync_slot(uint32_t slot) {
+    const NeighborTable& t = *sh_.neighbors;
+    if (!t.in_use(slot)) {
+        timers_.cancel(slot);
+        neighbor_view_.erase(slot);
+        return;
     }
+    const SlotMeta& m = meta_[slot];
+    timers_.schedule(slot, m.fsm.deadline_ns);  // kNoDeadline disarms
+    const NeighborKey& k = t.key(slot);
+    nbr::ViewRow r;
+    r.port = k.port;
+    r.v6 = k.v6 != 0;
+    std::memcpy(r.addr.data(), k.addr, sizeof k.addr);
+    r.state = m.fsm.state;
+    r.mac_valid = m.fsm.mac_valid;
+    r.mac = m.fsm.mac;
+    r.is_static = m.is_static;
+    r.pending = pending_.size(slot);
+    neighbor_view_.set(slot, r);
+}
+
+// Every 10 ms: only the entries whose deadline has passed, in deadline order;
+// apply() re-arms each with the deadline on_timer gave it.
+void Agent::neighbor_timers(uint64_t now) {
+    due_.clear();
+    timers_.expire(now, due_);
+    for (uint32_t s : due_)
+        if (sh_.neighbors->in_use(s)) apply(s, fsm_.on_timer(meta_[s].fsm, now));
 }
 
 void Agent::learn(uint16_t port, const uint8_t* addr, bool v6, const std::array<uint8_t, 6>& mac, bool confirmed,
@@ -149,31 +189,27 @@ void Agent::solicit(uint32_t slot, bool unicast) {
     send_on(k.port, m);
 }
 
-void Agent::publish_neighbor_view() {
-    std::vector<NeighborView> v;
-    const NeighborTable& t = *sh_.neighbors;
-    for (uint32_t s = 0; s < t.capacity(); ++s) {
-        if (!t.in_use(s)) continue;
-        const NeighborKey& k = t.key(s);
+NeighborPage Agent::neighbors_page(uint32_t page, uint32_t page_size) {
+    NeighborPage out;
+    std::vector<nbr::ViewRow> rows;
+    out.summary = neighbor_view_.page(page, page_size, rows);
+    out.page = page;
+    out.pages = page_size ? uint32_t((uint64_t(out.summary.total) + page_size - 1) / page_size) : 0;
+    out.entries.reserve(rows.size());
+    for (const nbr::ViewRow& r : rows) {
         NeighborView n;
-        n.port = k.port < sh_.ports.size() ? sh_.ports[k.port].name : std::to_string(k.port);
+        n.port = r.port < sh_.ports.size() ? sh_.ports[r.port].name : std::to_string(r.port);
         config::IpAddr a;
-        a.family = k.v6 ? config::IpAddr::Family::V6 : config::IpAddr::Family::V4;
-        std::memcpy(a.bytes.data(), k.addr, k.v6 ? 16 : 4);
+        a.family = r.v6 ? config::IpAddr::Family::V6 : config::IpAddr::Family::V4;
+        std::memcpy(a.bytes.data(), r.addr.data(), r.v6 ? 16 : 4);
         n.address = config::to_string(a);
-        n.mac = meta_[s].fsm.mac_valid ? config::to_string(meta_[s].fsm.mac) : "";
-        n.state = nbr::to_string(meta_[s].fsm.state);
-        n.is_static = meta_[s].is_static;
-        n.pending = pending_.size(s);
-        v.push_back(std::move(n));
+        n.mac = r.mac_valid ? config::to_string(r.mac) : "";
+        n.state = nbr::to_string(r.state);
+        n.is_static = r.is_static;
+        n.pending = r.pending;
+        out.entries.push_back(std::move(n));
     }
-    std::lock_guard<std::mutex> g(view_mu_);
-    view_ = std::move(v);
-}
-
-std::vector<NeighborView> Agent::neighbors_view() {
-    std::lock_guard<std::mutex> g(view_mu_);
-    return view_;
+    return out;
 }
 
 }  // namespace sluice::dp

@@ -96,9 +96,17 @@ class View:
         out.append("icmp sent: " + (", ".join(f"{k}={v}" for k, v in sorted(sent.items()))
                                     or "(none)"))
         out.append("")
+        # /sluice/neighbors is page 0 (of "pages") of the table plus counts
+        # for all of it: integer keys are the summary, dict values the entries.
+        if isinstance(neigh, dict):
+            counts = ", ".join(f"{k}={v}" for k, v in sorted(neigh.items())
+                               if k[:3] in ("v4_", "v6_") and isinstance(v, int) and v)
+            out.append(f"neighbors: {neigh.get('total', '?')} of {neigh.get('capacity', '?')}"
+                       + (f" ({counts})" if counts else "")
+                       + (f", page 1 of {neigh['pages']} shown" if neigh.get("pages", 1) > 1 else ""))
         out.append(f"{'neighbor':<22}{'mac':<19}{'port':<6}{'state':<12}")
         entries = neigh.values() if isinstance(neigh, dict) else neigh
-        for e in sorted((e for e in entries if isinstance(e, dict)),
+        for e in sorted((e for e in entries if isinstance(e, dict) and "address" in e),
                         key=lambda e: (e.get("port", ""), e.get("address", ""))):
             state = e.get("state", "")
             if e.get("static") and "static" not in str(state):
