@@ -1,7 +1,5 @@
 // sluice-dp: EAL start-up, ports, one worker per lcore, the agent on the
 // main lcore, clean shutdown with final counters and an mbuf leak check.
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -20,29 +18,10 @@
 #include "dataplane/agent/telemetry.hpp"
 #include "dataplane/options.hpp"
 #include "dataplane/setup.hpp"
+#include "dataplane/signals.hpp"
 #include "dataplane/worker/worker.hpp"
 
 namespace {
-
-// Signal handlers can only reach globals; lock-free atomics are safe there.
-std::atomic<bool> g_stop{false};
-std::atomic<bool> g_reload{false};
-
-void on_signal(int sig) {
-    if (sig == SIGHUP)
-        g_reload.store(true);
-    else
-        g_stop.store(true);
-}
-
-void install_signals() {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGHUP, &sa, nullptr);
-}
 
 int check_config(const std::string& path) {
     auto r = sluice::config::load_config_file(path);
@@ -62,6 +41,14 @@ int main(int argc, char** argv) {
     // Validation needs no EAL (and no root): handle it before rte_eal_init.
     if (argc == 3 && std::strcmp(argv[1], "--check-config") == 0) return check_config(argv[2]);
 
+    // Before rte_eal_init, so that every thread DPDK starts (and every one we
+    // start) inherits the blocked mask: signals then reach only the agent's
+    // loop, and one sent during start-up waits for it (signals.hpp).
+    dp::SignalSource signals;
+    if (!signals.ok()) {
+        std::fprintf(stderr, "sluice-dp: cannot take signals: %s\n", signals.error().c_str());
+        return 2;
+    }
     int eal_args = rte_eal_init(argc, argv);
     if (eal_args < 0) {
         std::fprintf(stderr, "sluice-dp: EAL initialisation failed (see messages above)\n%s", dp::usage());
@@ -88,14 +75,14 @@ int main(int argc, char** argv) {
 
     int rc = 0;
     {
+        std::atomic<bool> stop{false};   // set by the agent on SIGINT/SIGTERM; workers and stats watch it
         dp::Runtime rt;
-        if (std::string e = dp::setup_runtime(cfg, opt.config_path, &g_stop, &rt); !e.empty()) {
+        if (std::string e = dp::setup_runtime(cfg, opt.config_path, &stop, &rt); !e.empty()) {
             std::fprintf(stderr, "sluice-dp: %s\n", e.c_str());
             dp::teardown_runtime(&rt);
             rte_eal_cleanup();
             return 1;
         }
-        install_signals();
         dp::telemetry_register(&rt.shared, rt.agent.get());
         dp::launch_workers(&rt);
         std::printf("sluice-dp: ready (%zu workers, %zu ports, config version %lu)\n", rt.workers.size(),
@@ -106,18 +93,18 @@ int main(int argc, char** argv) {
         if (opt.stats_interval) {
             stats = std::thread([&] {
                 auto next = std::chrono::steady_clock::now();
-                while (!g_stop.load()) {
+                while (!stop.load()) {
                     next += std::chrono::seconds(opt.stats_interval);
-                    while (!g_stop.load() && std::chrono::steady_clock::now() < next)
+                    while (!stop.load() && std::chrono::steady_clock::now() < next)
                         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-                    if (g_stop.load()) break;
+                    if (stop.load()) break;
                     std::printf("---- sluice-dp counters ----\n%s",
                                 dp::render_stats(rt.shared, *rt.agent).c_str());
                     std::fflush(stdout);
                 }
             });
         }
-        rt.agent->run(g_stop, g_reload);
+        rt.agent->run(signals, stop);
         rte_eal_mp_wait_lcore();
         if (stats.joinable()) stats.join();
         dp::telemetry_unregister();

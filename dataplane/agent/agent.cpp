@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "config/load.hpp"
+#include "dataplane/signals.hpp"
 
 namespace sluice::dp {
 
@@ -19,8 +20,8 @@ nbr::Params fsm_params(const config::NeighborConfig& n) {
 }
 
 constexpr uint64_t kTimerScanNs = 10'000'000;   // neighbor timers every 10 ms
-constexpr uint64_t kViewEveryNs = 500'000'000;  // telemetry neighbor view refresh
 constexpr unsigned kAgentBurst = 64;
+constexpr uint64_t kSignalPollNs = 1'000'000;   // a signalfd read per ms at most
 
 }  // namespace
 
@@ -31,7 +32,9 @@ Agent::Agent(Shared& sh, std::shared_ptr<const config::Config> cfg)
       fsm_(fsm_params(cfg->neighbor)),
       pending_(sh.neighbors->capacity(), cfg->neighbor.max_pending),
       icmp_bucket_(cfg->icmp.rate_pps, cfg->icmp.burst),
-      meta_(sh.neighbors->capacity()) {}
+      meta_(sh.neighbors->capacity()),
+      timers_(sh.neighbors->capacity()),
+      neighbor_view_(sh.neighbors->capacity()) {}
 
 Agent::~Agent() = default;
 
@@ -44,13 +47,12 @@ uint64_t Agent::now_ns() const {
 bool Agent::start(std::string* error) {
     if (!build_and_publish(cfg_, error)) return false;
     source_ = cfg_->source;
-    publish_neighbor_view();
     return true;
 }
 
-void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload_flag) {
+void Agent::run(SignalSource& signals, std::atomic<bool>& stop) {
     rte_mbuf* pkts[kAgentBurst];
-    uint64_t next_view = 0;
+    uint64_t next_signal_poll = 0;   // first pass: signals that came during start-up
     while (!stop.load(std::memory_order_relaxed)) {
         unsigned work = 0;
         for (rte_ring* r : sh_.punt_rings) {
@@ -59,14 +61,15 @@ void Agent::run(const std::atomic<bool>& stop, std::atomic<bool>& reload_flag) {
             work += n;
         }
         uint64_t now = now_ns();
-        if (reload_flag.exchange(false)) reload();
+        if (now >= next_signal_poll) {
+            SignalSource::Arrived sig = signals.poll();
+            if (sig.stop) stop.store(true);   // a reload asked with it is moot
+            else if (sig.reload) reload();
+            next_signal_poll = now + kSignalPollNs;
+        }
         if (now >= next_timer_scan_) {
             neighbor_timers(now);
             next_timer_scan_ = now + kTimerScanNs;
-        }
-        if (now >= next_view) {
-            publish_neighbor_view();
-            next_view = now + kViewEveryNs;
         }
         sh_.rcu->reclaim();
         // The agent shares its core with the OS and telemetry: back off

@@ -17,6 +17,8 @@
 #include "dataplane/neighbor/fsm.hpp"
 #include "dataplane/neighbor/pending_queue.hpp"
 #include "dataplane/neighbor/table.hpp"
+#include "dataplane/neighbor/table_view.hpp"
+#include "dataplane/neighbor/timer_wheel.hpp"
 #include "dataplane/neighbor/token_bucket.hpp"
 #include "dataplane/rcu/domain.hpp"
 #include "dataplane/worker/punt.hpp"
@@ -26,6 +28,8 @@ struct rte_mempool;
 struct rte_ring;
 
 namespace sluice::dp {
+
+class SignalSource;
 
 struct PortRuntime {
     bool open = false;
@@ -65,6 +69,14 @@ struct NeighborView {
     uint32_t pending = 0;
 };
 
+// One page of the neighbor table for telemetry: counts for the whole table
+// and the entries of page `page` (of `pages`).
+struct NeighborPage {
+    nbr::ViewSummary summary;
+    uint32_t page = 0, pages = 0;
+    std::vector<NeighborView> entries;
+};
+
 class Agent {
 public:
     Agent(Shared& sh, std::shared_ptr<const config::Config> cfg);
@@ -72,8 +84,9 @@ public:
 
     // Builds and publishes the first snapshot; false + message on failure.
     bool start(std::string* error);
-    // Main-lcore loop until `stop`; `reload` is set by SIGHUP.
-    void run(const std::atomic<bool>& stop, std::atomic<bool>& reload);
+    // Main-lcore loop until `stop`. Asks `signals` what arrived: SIGHUP
+    // reloads, SIGINT/SIGTERM set `stop` (which the workers watch too).
+    void run(SignalSource& signals, std::atomic<bool>& stop);
     // Re-reads the config file; applies it or logs why not. Returns applied.
     bool reload();
     // Frees everything queued (shutdown).
@@ -81,7 +94,8 @@ public:
 
     uint64_t version() const { return version_.load(); }
     const IcmpCounters& icmp() const { return icmp_; }
-    std::vector<NeighborView> neighbors_view();
+    // Any thread (telemetry): reads only the view's own locked copy, O(page_size).
+    NeighborPage neighbors_page(uint32_t page, uint32_t page_size);
     std::string config_source();
 
 private:
@@ -112,7 +126,10 @@ private:
     void learn(uint16_t port, const uint8_t* addr, bool v6, const std::array<uint8_t, 6>& mac, bool confirmed,
                bool override_flag, bool create);
     void apply_static_neighbors(const config::Config& cfg);
-    void publish_neighbor_view();
+    // After any change to a slot's entry (FSM event, creation, deletion):
+    // re-arms its timer with the entry's deadline and refreshes its row in
+    // the telemetry view. Every change goes through apply() or ensure_slot().
+    void sync_slot(uint32_t slot);
     // agent/reload.cpp
     bool build_and_publish(std::shared_ptr<const config::Config> cfg, std::string* error);
 
@@ -132,11 +149,14 @@ private:
     nbr::TokenBucket icmp_bucket_;
     std::vector<SlotMeta> meta_;
     std::vector<uint32_t> new_gateways_;   // created by the snapshot being built
+    std::vector<uint32_t> static_slots_;   // slots of the configured static neighbors
+    nbr::TimerWheel timers_;               // neighbor deadlines, by slot
+    std::vector<uint32_t> due_;            // scratch for neighbor_timers
+    nbr::TableView neighbor_view_;         // what /sluice/neighbors shows; locked inside
     IcmpCounters icmp_;
     std::atomic<uint64_t> version_{0};
     uint64_t next_timer_scan_ = 0;
     std::mutex view_mu_;
-    std::vector<NeighborView> view_;
     std::string source_;
 };
 

@@ -8,7 +8,9 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
+#include "config/rules.hpp"
 #include "dataplane/agent/agent.hpp"
+#include "dataplane/agent/callback_gate.hpp"
 
 namespace sluice::dp {
 
@@ -16,6 +18,9 @@ namespace {
 
 std::atomic<Shared*> g_shared{nullptr};
 std::atomic<Agent*> g_agent{nullptr};
+// Every command runs inside the gate (gated<> below), so shutdown can wait
+// for the ones in flight before Shared and the agent are destroyed.
+CallbackGate g_gate;
 
 uint64_t sum_drop(const Shared& sh, size_t r) {
     uint64_t t = 0;
@@ -97,18 +102,72 @@ int cmd_workers(const char*, const char*, rte_tel_data* d) {
 
 // Telemetry keys allow only alphanumerics, '_' and '/', and arrays cannot
 // hold dicts in DPDK 22.11: key each entry "port/address" with the address's
-// '.' and ':' turned into '_' (the entry itself carries the real text).
-std::string tel_key(const std::string& port, std::string addr) {
+// '.' and ':' (and the port name's '-') turned into '_' (the entry itself
+// carries the real text). Summary keys never contain '/'.
+std::string tel_key(std::string port, std::string addr) {
+    for (char& ch : port)
+        if (ch == '-') ch = '_';
     for (char& ch : addr)
         if (ch == '.' || ch == ':') ch = '_';
     return port + "/" + addr;
 }
 
-int cmd_neighbors(const char*, const char*, rte_tel_data* d) {
+// /sluice/neighbors[,<page>]: counts for the whole table and one page of
+// entries, never the whole table (up to 2^20 entries). DPDK 22.11 writes a
+// reply into one 16 KiB buffer (MAX_OUTPUT_LEN, lib/telemetry/telemetry.c)
+// and silently leaves out what does not fit, and a dict holds at most
+// RTE_TEL_MAX_DICT_ENTRIES: the page size is set so that the longest possible
+// reply (below, every field at its longest) fits both.
+constexpr uint32_t kNeighborPageRows = 64;
+constexpr size_t kTelemetryOutputBytes = 16 * 1024;
+constexpr std::string_view kLongestPort = "ppppppppppppppp";
+constexpr std::string_view kLongestEntryJson =
+    R"(,"ppppppppppppppp/ffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff":{"port":"ppppppppppppppp",)"
+    R"("address":"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff","mac":"ff:ff:ff:ff:ff:ff",)"
+    R"("state":"incomplete","static":1,"pending":4294967295})";
+constexpr std::string_view kLongestSummaryJson =
+    R"({"/sluice/neighbors":{"capacity":4294967295,"total":4294967295,"page":4294967295,)"
+    R"("pages":4294967295,"page_size":64,"v4_incomplete":4294967295,"v4_reachable":4294967295,)"
+    R"("v4_stale":4294967295,"v4_probe":4294967295,"v4_failed":4294967295,"v4_static":4294967295,)"
+    R"("v6_incomplete":4294967295,"v6_reachable":4294967295,"v6_stale":4294967295,)"
+    R"("v6_probe":4294967295,"v6_failed":4294967295,"v6_static":4294967295}})";
+constexpr uint32_t kNeighborSummaryKeys = 5 + 2 * uint32_t(nbr::kStateCount);
+static_assert(kLongestPort.size() == config::rules::kMaxNameLen, "longest port name in the budget");
+static_assert(kLongestSummaryJson.size() + kNeighborPageRows * kLongestEntryJson.size() <= kTelemetryOutputBytes,
+              "a page of neighbors must fit DPDK's telemetry output buffer");
+static_assert(kNeighborSummaryKeys + kNeighborPageRows <= RTE_TEL_MAX_DICT_ENTRIES);
+
+// The page number: none or empty is page 0; anything but a decimal number fails.
+bool parse_page(const char* params, uint32_t* page) {
+    *page = 0;
+    if (!params || !*params) return true;
+    uint64_t v = 0;
+    for (const char* p = params; *p; ++p) {
+        if (*p < '0' || *p > '9' || v > UINT32_MAX / 10) return false;
+        v = v * 10 + uint64_t(*p - '0');
+    }
+    if (v > UINT32_MAX) return false;
+    *page = uint32_t(v);
+    return true;
+}
+
+int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
     Agent* a = g_agent.load();
     if (!a) return -1;
+    uint32_t page = 0;
+    if (!parse_page(params, &page)) return -1;
+    const NeighborPage p = a->neighbors_page(page, kNeighborPageRows);
     rte_tel_data_start_dict(d);
-    for (const auto& n : a->neighbors_view()) {
+    rte_tel_data_add_dict_u64(d, "capacity", p.summary.capacity);
+    rte_tel_data_add_dict_u64(d, "total", p.summary.total);
+    rte_tel_data_add_dict_u64(d, "page", p.page);
+    rte_tel_data_add_dict_u64(d, "pages", p.pages);
+    rte_tel_data_add_dict_u64(d, "page_size", kNeighborPageRows);
+    for (int v6 = 0; v6 < 2; ++v6)
+        for (size_t s = 0; s < nbr::kStateCount; ++s)
+            rte_tel_data_add_dict_u64(d, (std::string(v6 ? "v6_" : "v4_") + nbr::to_string(nbr::State(s))).c_str(),
+                                      p.summary.by_state[size_t(v6)][s]);
+    for (const auto& n : p.entries) {
         rte_tel_data* c = rte_tel_data_alloc();
         if (!c) return -1;
         rte_tel_data_start_dict(c);
@@ -118,7 +177,8 @@ int cmd_neighbors(const char*, const char*, rte_tel_data* d) {
         rte_tel_data_add_dict_string(c, "state", n.state.c_str());
         rte_tel_data_add_dict_u64(c, "static", n.is_static);
         rte_tel_data_add_dict_u64(c, "pending", n.pending);
-        rte_tel_data_add_dict_container(d, tel_key(n.port, n.address).c_str(), c, 0);
+        if (rte_tel_data_add_dict_container(d, tel_key(n.port, n.address).c_str(), c, 0) != 0)
+            rte_tel_data_free(c);
     }
     return 0;
 }
@@ -145,20 +205,33 @@ int cmd_icmp(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+// Runs a command body inside the gate; a refused call answers with an error
+// (the client sees the command fail) and reads nothing.
+template <int (*Body)(const char*, const char*, rte_tel_data*)>
+int gated(const char* cmd, const char* params, rte_tel_data* d) {
+    CallbackGate::Pass pass = g_gate.enter();
+    if (!pass) return -1;
+    return Body(cmd, params, d);
+}
+
 }  // namespace
 
 void telemetry_register(Shared* sh, Agent* agent) {
     g_shared.store(sh);
     g_agent.store(agent);
-    rte_telemetry_register_cmd("/sluice/drops", cmd_drops, "Dropped packets by reason, all cores summed.");
-    rte_telemetry_register_cmd("/sluice/ports", cmd_ports, "Per-port packet counts (software and NIC).");
-    rte_telemetry_register_cmd("/sluice/workers", cmd_workers, "Per-core counters (workers and agent).");
-    rte_telemetry_register_cmd("/sluice/neighbors", cmd_neighbors, "ARP/ND neighbor table.");
-    rte_telemetry_register_cmd("/sluice/config", cmd_config, "Running config version and file.");
-    rte_telemetry_register_cmd("/sluice/icmp", cmd_icmp, "ICMP messages sent by type.");
+    g_gate.open();
+    rte_telemetry_register_cmd("/sluice/drops", gated<cmd_drops>, "Dropped packets by reason, all cores summed.");
+    rte_telemetry_register_cmd("/sluice/ports", gated<cmd_ports>, "Per-port packet counts (software and NIC).");
+    rte_telemetry_register_cmd("/sluice/workers", gated<cmd_workers>, "Per-core counters (workers and agent).");
+    rte_telemetry_register_cmd("/sluice/neighbors", gated<cmd_neighbors>, "ARP/ND neighbor table.");
+    rte_telemetry_register_cmd("/sluice/config", gated<cmd_config>, "Running config version and file.");
+    rte_telemetry_register_cmd("/sluice/icmp", gated<cmd_icmp>, "ICMP messages sent by type.");
 }
 
 void telemetry_unregister() {
+    // After close() no command body is running or will run: only then is it
+    // safe to forget (and for main to destroy) what they read.
+    g_gate.close();
     g_agent.store(nullptr);
     g_shared.store(nullptr);
 }

@@ -13,6 +13,9 @@ class Agent;
 // commands read the one running instance through a pointer set here once
 // at start-up (and cleared before shutdown).
 void telemetry_register(Shared* sh, Agent* agent);
+// DPDK 22.11 cannot unregister a command, so the commands stay registered and
+// answer with an error from here on. Returns only once no command is still
+// reading `sh` or `agent` (see callback_gate.hpp): both may be destroyed then.
 void telemetry_unregister();
 
 // Counters as a readable table (live view, final counters at exit).
