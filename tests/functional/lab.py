@@ -9,6 +9,9 @@ from fixture finalizers, the demo from ``finally``).
 Rules kept here so that tests cannot forget them:
 - every subprocess has a timeout;
 - every wait loop is bounded in iterations and in time;
+- no fixed sleeps: a test waits for the condition itself (wait_until,
+  wait_value, wait_counter, Proc.wait_line) and, before judging an exact
+  counter value, for the data plane to be quiet (Lab.wait_quiescent);
 - only 198.18.0.0/15 and 2001:db8::/32 are used, inside our namespaces.
 """
 
@@ -80,24 +83,137 @@ def run(cmd: list[str] | str, *, ns: str | None = None, timeout: float = 30,
     return cp
 
 
+def _short(v: object, limit: int = 600) -> str:
+    text = v if isinstance(v, str) else repr(v)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
 def wait_until(pred: Callable[[], object], *, timeout: float, interval: float = 0.1,
-               what: str = "condition") -> object:
-    """Polls pred until it returns a truthy value; bounded in time and count."""
+               what: str = "condition", describe: Callable[[], object] | None = None) -> object:
+    """Polls pred until it returns a truthy value; bounded in time and count.
+
+    On timeout raises LabError naming `what`, the last value pred returned
+    (or the last exception it raised) and, when given, `describe()`: what
+    was last seen, in the caller's words."""
     deadline = time.monotonic() + timeout
     tries = max(1, int(timeout / interval) + 1)
     last_exc: Exception | None = None
+    last: object = None
     for _ in range(tries):
         try:
             v = pred()
             if v:
                 return v
+            last, last_exc = v, None
         except Exception as e:  # noqa: BLE001 - reported below
             last_exc = e
         if time.monotonic() >= deadline:
             break
         time.sleep(interval)
-    raise LabError(f"timed out after {timeout}s waiting for {what}"
-                   + (f" (last error: {last_exc})" if last_exc else ""))
+    msg = f"timed out after {timeout}s waiting for {what}"
+    msg += f" (last error: {last_exc})" if last_exc else f" (last result: {_short(last)})"
+    if describe:
+        try:
+            msg += f"; last seen: {_short(describe(), 2000)}"
+        except Exception as e:  # noqa: BLE001 - the timeout is the error to report
+            msg += f"; describing what was seen failed: {e}"
+    raise LabError(msg)
+
+
+def wait_value(read: Callable[[], object], pred: Callable[[object], bool], *, timeout: float,
+               interval: float = 0.1, what: str = "value") -> object:
+    """Polls read() until pred(value) holds and returns that value.
+
+    Bounded in time and count; on timeout the LabError names `what` and
+    the last value read (or the last error), e.g.
+    ``wait_value(lambda: lab.drops()["ipv4_no_route"], lambda v: v >= n0 + 3, ...)``."""
+    seen: list = []
+
+    def check():
+        v = read()
+        seen[:] = [v]
+        return pred(v)
+
+    wait_until(check, timeout=timeout, interval=interval, what=what,
+               describe=(lambda: seen[0] if seen else "nothing read"))
+    return seen[0]
+
+
+def wait_stable(read: Callable[[], object], *, ready: Callable[[object], bool] | None = None,
+                reads: int = 2, timeout: float = 10, interval: float = 0.1,
+                what: str = "stable value",
+                describe: Callable[[list], object] | None = None) -> object:
+    """Quiescence: polls read() until `reads` consecutive values are equal
+    (and ready(value) holds for them), and returns that value.
+
+    This is how a test knows that no other thread is still moving a counter
+    before it judges an exact value: first wait for the counter to reach
+    what is expected, then for it to stop moving. Consecutive reads are
+    `interval` apart; bounded in time and count, and on timeout the
+    LabError names `what` and the last two values (or describe(last values))."""
+    if reads < 2:
+        raise ValueError("wait_stable needs at least two reads to compare")
+    history: list = []
+
+    def settled():
+        v = read()
+        history.append(v)
+        del history[:-reads]
+        if ready is not None and not ready(v):
+            return False
+        return len(history) == reads and all(h == v for h in history)
+
+    def seen():
+        if not history:
+            return "nothing read"
+        return describe(history[-2:]) if describe else history[-2:]
+
+    wait_until(settled, timeout=timeout, interval=interval, what=what, describe=seen)
+    return history[-1]
+
+
+def _diff(a, b, path: str = "") -> dict:
+    """{"ports.a.rx_packets": (old, new), ...}: the leaves that differ between two JSON values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: dict = {}
+        for k in sorted(set(a) | set(b), key=str):
+            out.update(_diff(a.get(k), b.get(k), f"{path}.{k}" if path else str(k)))
+        return out
+    return {} if a == b else {path: (a, b)}
+
+
+def json_path(obj, key):
+    """Looks up `key` in a telemetry reply: a top-level key, a tuple/list
+    path of keys (``("a", "rx_packets")``), or a function of the reply."""
+    if callable(key):
+        return key(obj)
+    if isinstance(key, (tuple, list)):
+        for k in key:
+            obj = obj[k]
+        return obj
+    return obj[key]
+
+
+def wait_counter(telemetry, path: str, key, predicate: Callable[[object], bool], *,
+                 timeout: float = 10, interval: float = 0.1, params: str | None = None,
+                 what: str | None = None):
+    """Polls one value of a telemetry command until predicate(value) holds;
+    returns the value.
+
+    `telemetry` is a Lab (uses its reconnecting ``tele``) or a Telemetry;
+    `path` the command (``"/sluice/drops"``); `key` as in json_path. A
+    missing key counts as "not yet". On timeout the LabError names the
+    command, the key and the last value read, e.g.
+    ``wait_counter(lab, "/sluice/drops", "ipv4_no_route", lambda v: v >= n0 + 3)``."""
+    if hasattr(telemetry, "tele"):
+        def ask():
+            return telemetry.tele(path, params)
+    else:
+        def ask():
+            return telemetry.cmd(path, params)
+    label = what or f"{path} {key!r} to satisfy the predicate"
+    return wait_value(lambda: json_path(ask(), key), predicate, timeout=timeout,
+                      interval=interval, what=label)
 
 
 class Proc:
@@ -165,11 +281,39 @@ class Proc:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise LabError(f"timed out after {timeout}s waiting for /{pattern}/ "
-                                   f"from {self.cmd[0]}")
+                                   f"from {self.cmd[0]}; it printed since:\n"
+                                   + self._tail_locked(start))
                 if self.p.poll() is not None and not self._t.is_alive():
                     raise LabError(f"{self.cmd[0]} exited with {self.p.returncode} before "
-                                   f"printing /{pattern}/")
+                                   f"printing /{pattern}/; it printed since:\n"
+                                   + self._tail_locked(start))
                 self._cv.wait(min(left, 0.5))
+
+    def _tail_locked(self, start: int, n: int = 40) -> str:
+        lines = self.lines[start:]
+        head = f"(... {len(lines) - n} lines before)\n" if len(lines) > n else ""
+        return head + "\n".join(lines[-n:]) if lines else "(nothing)"
+
+    def lines_since(self, start: int = 0) -> list[str]:
+        """A copy of the lines collected from index `start` on."""
+        with self._lock:
+            return list(self.lines[start:])
+
+    def count_lines(self, pattern: str, *, start: int = 0) -> int:
+        """How many of lines[start:] match the regex (e.g. ping replies so far)."""
+        rx = re.compile(pattern)
+        return sum(1 for ln in self.lines_since(start) if rx.search(ln))
+
+    def wait_exit(self, *, timeout: float) -> int | None:
+        """Waits for the process to exit by itself and for its output to be
+        collected; returns the exit code, or None if it is still running
+        after `timeout` (the caller decides what that means)."""
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._t.join(timeout=5)
+        return self.p.returncode
 
     def send_signal(self, sig: int):
         if self.alive():
@@ -656,6 +800,52 @@ class Lab:
     def config_version(self):
         return self.tele("/sluice/config").get("version")
 
+    # Per-core counters that move on an idle data plane (the poll loop's own
+    # bookkeeping); left out when judging whether the data plane is quiet.
+    VOLATILE_COUNTERS = frozenset({"polls", "idle_polls", "sleeps"})
+
+    def counters(self) -> dict:
+        """One read of every packet counter: {"drops", "ports", "workers",
+        "icmp"} as telemetry gives them, without VOLATILE_COUNTERS. Two
+        reads compare equal exactly when no packet was counted in between."""
+        workers = self.tele("/sluice/workers")
+        if isinstance(workers, dict):
+            workers = {core: ({k: v for k, v in c.items() if k not in self.VOLATILE_COUNTERS}
+                              if isinstance(c, dict) else c)
+                       for core, c in workers.items()}
+        return {"drops": self.drops(), "ports": self.ports(), "workers": workers,
+                "icmp": self.tele("/sluice/icmp")}
+
+    def wait_quiescent(self, *, rx_at_least: dict[str, int] | None = None, timeout: float = 10,
+                       interval: float = 0.1, what: str = "a quiescent data plane") -> dict:
+        """Waits until the data plane has taken in what was sent and is done
+        with it; returns that counters() read.
+
+        Quiescent means: for every port named in rx_at_least, /sluice/ports
+        rx_packets is at least the given value (the frames a test sent have
+        been received), and two consecutive counters() reads, `interval`
+        apart, agree (no worker or agent is still counting). Background
+        traffic of the kernel hosts (ND, about one frame a second) only
+        delays this. Use it before judging an exact counter value, e.g.::
+
+            lab.wait_counter(router, "/sluice/drops", reason, lambda v: v >= n0 + 5)
+            after = router.wait_quiescent(rx_at_least={"a": rx0 + 5})
+            assert after["drops"][reason] == n0 + 5
+        """
+        need = dict(rx_at_least or {})
+
+        def received(c) -> bool:
+            return all(int(c["ports"][port]["rx_packets"]) >= n for port, n in need.items())
+
+        def seen(last: list) -> str:
+            rx = {port: last[-1]["ports"].get(port, {}).get("rx_packets") for port in need}
+            moved = _diff(last[0], last[-1]) if len(last) == 2 else {}
+            return f"rx_packets {rx}, changed between the last two reads: {moved}"
+
+        label = what + (f" (rx_packets at least {need})" if need else "")
+        return wait_stable(self.counters, ready=received, timeout=timeout, interval=interval,
+                           what=label, describe=seen)
+
     def reload(self, *, expect: str = "applied", timeout: float = 20) -> re.Match:
         assert self.dp
         start = self.dp.line_count()
@@ -719,7 +909,8 @@ def start_http_server(host: Host, bind: str, port: int, directory: Path) -> Proc
         cp = host.run(["ss", "-Hltn", fam, f"sport = :{port}"], check=False, timeout=5)
         return str(port) in cp.stdout
 
-    wait_until(listening, timeout=10, what=f"http server on {bind}:{port} in {host.name}")
+    wait_until(listening, timeout=10, what=f"http server on {bind}:{port} in {host.name}",
+               describe=lambda: f"server {'running' if p.alive() else 'exited'}: {p.output()}")
     return p
 
 

@@ -22,6 +22,32 @@ def _port(router: lab.Lab, name: str) -> dict:
     return ports[name]
 
 
+def _neighbor_entry(neigh, addr: str) -> dict | None:
+    for e in lab.find_entries(neigh, addr):
+        if isinstance(e, dict) and "mac" in e:
+            return e
+    return None
+
+
+def _wait_neighbors(router: lab.Lab, want: list[tuple[str, str]], timeout: float = 10):
+    """Waits until /sluice/neighbors lists every (address, mac) of `want`
+    with that MAC; returns the table. The agent refreshes that view
+    periodically, so an entry learned a moment ago may not be there yet."""
+    seen: list = [None]
+
+    def listed():
+        seen[0] = router.tele("/sluice/neighbors")
+        return all((e := _neighbor_entry(seen[0], addr)) and str(e["mac"]).lower() == mac
+                   for addr, mac in want)
+
+    try:
+        lab.wait_until(listed, timeout=timeout, what=f"neighbors {want} in /sluice/neighbors",
+                       describe=lambda: seen[0])
+    except lab.LabError as e:
+        raise AssertionError(f"{e}" + router.describe()) from None
+    return seen[0]
+
+
 def test_ping_across_router_v4_v6(router):
     router.assert_alive()
     a, b = router.hosts["a"], router.hosts["b"]
@@ -36,14 +62,23 @@ def test_ping_across_router_v4_v6(router):
     r = lab.ping(b, a.v4, count=3)
     assert r["loss"] == 0 and r["sent"] == 3, r["out"] + router.describe()
 
-    fwd = _forwarded(router) - fwd0
-    pa, pb = _port(router, "a"), _port(router, "b")
     # 10 echo requests a->b and 10 replies b->a at least (plus 6 for b->a).
-    assert fwd >= 20, f"forwarded rose by {fwd}" + router.describe()
-    assert pa["rx_packets"] - pa0["rx_packets"] >= 13, (pa0, pa)
-    assert pb["tx_packets"] - pb0["tx_packets"] >= 13, (pb0, pb)
-    assert pb["rx_packets"] - pb0["rx_packets"] >= 13, (pb0, pb)
-    assert pa["tx_packets"] - pa0["tx_packets"] >= 13, (pa0, pa)
+    # A worker counts a packet after handing it to the NIC, so the host may
+    # see it first: wait for the counters rather than read them once.
+    def grown() -> dict:
+        pa, pb = _port(router, "a"), _port(router, "b")
+        return {"forwarded": _forwarded(router) - fwd0,
+                "a.rx": pa["rx_packets"] - pa0["rx_packets"],
+                "b.tx": pb["tx_packets"] - pb0["tx_packets"],
+                "b.rx": pb["rx_packets"] - pb0["rx_packets"],
+                "a.tx": pa["tx_packets"] - pa0["tx_packets"]}
+
+    try:
+        lab.wait_value(grown, lambda g: g["forwarded"] >= 20 and
+                       all(g[k] >= 13 for k in ("a.rx", "b.tx", "b.rx", "a.tx")),
+                       timeout=10, what="forwarded += 20 and port a/b rx/tx += 13 each")
+    except lab.LabError as e:
+        raise AssertionError(f"{e}" + router.describe()) from None
 
 
 def test_ping_router_addresses(router):
@@ -104,20 +139,32 @@ def test_time_exceeded_v4_v6(router):
     assert hops6 and hops6[0][1] == "2001:db8:1::1", tr6.stdout + tr6.stderr + router.describe()
     assert any(h[1] == b.v6 for h in hops6), tr6.stdout + router.describe()
 
-    drops = router.drops()
-    assert drops["ipv4_ttl_exceeded"] - drops0["ipv4_ttl_exceeded"] >= 3, (drops0, drops)
-    assert drops["ipv6_hop_limit_exceeded"] - drops0["ipv6_hop_limit_exceeded"] >= 3, \
-        (drops0, drops)
-    icmp = router.tele("/sluice/icmp")
+    # The agent counts the drop after it has sent the ICMP error, so the
+    # host can see the error first: wait for the counters.
     sent0 = sum(v for k, v in icmp0.items() if k != "rate_limited")
-    sent = sum(v for k, v in icmp.items() if k != "rate_limited")
-    assert sent - sent0 >= 6, f"/sluice/icmp before {icmp0} after {icmp}"
+
+    def grown() -> dict:
+        drops, icmp = router.drops(), router.tele("/sluice/icmp")
+        return {"ipv4_ttl_exceeded": drops["ipv4_ttl_exceeded"] - drops0["ipv4_ttl_exceeded"],
+                "ipv6_hop_limit_exceeded": drops["ipv6_hop_limit_exceeded"]
+                - drops0["ipv6_hop_limit_exceeded"],
+                "icmp sent": sum(v for k, v in icmp.items() if k != "rate_limited") - sent0,
+                "/sluice/icmp": icmp}
+
+    try:
+        lab.wait_value(grown, lambda g: g["ipv4_ttl_exceeded"] >= 3 and
+                       g["ipv6_hop_limit_exceeded"] >= 3 and g["icmp sent"] >= 6,
+                       timeout=10, what=f"ipv4_ttl_exceeded and ipv6_hop_limit_exceeded += 3, "
+                       f"ICMP errors sent += 6 (/sluice/icmp before {icmp0})")
+    except lab.LabError as e:
+        raise AssertionError(f"{e}" + router.describe()) from None
 
 
 def test_no_route_unreachable_v4_v6(router):
     router.assert_alive()
     a = router.hosts["a"]
-    drops0 = router.drops()
+    base = router.wait_quiescent(what="a quiet data plane before the unreachable pings")
+    drops0, rx0 = base["drops"], base["ports"]["a"]["rx_packets"]
 
     r = lab.ping(a, "198.19.255.1", count=3, interval=0.3, wait=2)
     assert r["received"] == 0
@@ -128,7 +175,19 @@ def test_no_route_unreachable_v4_v6(router):
     assert re.search(r"From 2001:db8:1::1.*Destination unreachable", r6["out"], re.I), \
         r6["out"] + router.describe()
 
-    drops = router.drops()
+    # Each packet is counted exactly once: the agent counts it after sending
+    # the ICMP error, so wait until both counters reach 3, then until the
+    # data plane has taken in the 6 echo requests and stopped counting, and
+    # judge "exactly 3" on that quiet read.
+    try:
+        for reason in ("ipv4_no_route", "ipv6_no_route"):
+            lab.wait_counter(router, "/sluice/drops", reason,
+                             lambda v, n0=drops0[reason]: v - n0 >= 3,
+                             what=f"{reason} += 3 (before: {drops0[reason]})")
+        drops = router.wait_quiescent(rx_at_least={"a": rx0 + 6},
+                                      what="a quiet data plane after the pings")["drops"]
+    except lab.LabError as e:
+        raise AssertionError(f"{e}" + router.describe()) from None
     assert drops["ipv4_no_route"] - drops0["ipv4_no_route"] == 3, (drops0, drops)
     assert drops["ipv6_no_route"] - drops0["ipv6_no_route"] == 3, (drops0, drops)
 
@@ -138,13 +197,13 @@ def test_neighbors_learned_and_static(router):
     a, b = router.hosts["a"], router.hosts["b"]
     for dst in (b.v4, b.v6):
         assert lab.ping(a, dst, count=2, interval=0.2)["loss"] == 0
-    neigh = router.tele("/sluice/neighbors")
+    # The agent rebuilds its telemetry view of the table periodically, so a
+    # neighbor learned just now may not be in it yet: wait for every entry.
+    want = [(h.v4, h.mac) for h in (a, b)] + [(h.v6, h.mac) for h in (a, b)]
+    neigh = _wait_neighbors(router, want)
 
     def entry(addr):
-        for e in lab.find_entries(neigh, addr):
-            if isinstance(e, dict) and "mac" in e:
-                return e
-        return None
+        return _neighbor_entry(neigh, addr)
 
     for h in (a, b):
         for addr in (h.v4, h.v6):
@@ -171,11 +230,15 @@ def test_first_packets_to_unresolved_gateway(router3):
     for dst in ("198.19.0.1", "2001:db8:99::1"):
         res = lab.ping(a, dst, count=3, interval=0.5, wait=3)
         assert res["sent"] == 3 and res["received"] == 3, res["out"] + r.describe()
-    drops = r.drops()
+    # Judged on a quiet data plane, so that no drop still being counted
+    # for these pings is missed.
+    try:
+        drops = r.wait_quiescent(what="a quiet data plane after the pings")["drops"]
+    except lab.LabError as e:
+        raise AssertionError(f"{e}" + r.describe()) from None
     assert drops["neighbor_failed"] == 0 and drops["neighbor_queue_full"] == 0, \
         {k: v for k, v in drops.items() if v}
-    neigh = r.tele("/sluice/neighbors")
+    neigh = _wait_neighbors(r, [(c.v4, c.mac), (c.v6, c.mac)])
     for addr in (c.v4, c.v6):
-        e = next((e for e in lab.find_entries(neigh, addr) if isinstance(e, dict) and "mac" in e),
-                 None)
+        e = _neighbor_entry(neigh, addr)
         assert e and e["mac"].lower() == c.mac, f"{addr}: {e} in {neigh}"

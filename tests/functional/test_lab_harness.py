@@ -6,7 +6,6 @@ client work, so a failure in the other tests points at the data plane."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
@@ -51,9 +50,9 @@ def test_wire_ping_scapy_and_telemetry(wire):
 
 
 def test_namespaces_removed_after_close():
-    w = lab.Lab(tag="x", hosts=2, wire="testpmd")
     if not shutil.which("dpdk-testpmd"):
         pytest.skip("dpdk-testpmd not installed")
+    w = lab.Lab(tag="x", hosts=2, wire="testpmd")
     try:
         w.start()
         names = [h.name for h in w.hosts.values()]
@@ -61,8 +60,17 @@ def test_namespaces_removed_after_close():
         assert all(n in listed for n in names)
     finally:
         w.close()
-    time.sleep(0.2)
-    listed = lab.run(["ip", "netns", "list"]).stdout
-    assert not any(n in listed for n in names), listed
-    for p in w.topo.ports:
-        assert lab.run(["ip", "link", "show", p.tap], check=False).returncode != 0
+
+    def left_over() -> list[str]:
+        listed = lab.run(["ip", "netns", "list"]).stdout
+        present = [n for n in names if n in listed]
+        present += [p.tap for p in w.topo.ports
+                    if lab.run(["ip", "link", "show", p.tap], check=False).returncode == 0]
+        return present
+
+    # close() deletes the namespaces and the taps go with testpmd, but the
+    # kernel finishes tearing a namespace down after `ip netns delete` has
+    # returned: wait (bounded) until nothing of ours is left.
+    lab.wait_until(lambda: not left_over(), timeout=10,
+                   what=f"namespaces {names} and taps {[p.tap for p in w.topo.ports]} removed",
+                   describe=lambda: f"still present: {left_over()}")

@@ -19,7 +19,8 @@ def test_stats_interval_and_clean_shutdown(router3):
         lines = r.output().splitlines()[start:]
         return sum(1 for ln in lines if re.search(r"(?i)counters", ln))
 
-    lab.wait_until(lambda: tables() >= 2, timeout=6, what="two periodic counters tables")
+    lab.wait_until(lambda: tables() >= 2, timeout=6, what="two periodic counters tables",
+                   describe=lambda: "\n".join(r.dp.lines_since(start)[-40:]) or "no output")
     recent = "\n".join(r.output().splitlines()[start:])
     assert re.search(r"(?m)^\s*a\s+\d+", recent) and re.search(r"(?m)^\s*b\s+\d+", recent), recent
 
@@ -28,5 +29,7 @@ def test_stats_interval_and_clean_shutdown(router3):
     assert rc == 0, f"sluice-dp exited with {rc} on SIGTERM" + r.describe()
     tail = out[out.rfind("sluice-dp: ready"):]
     assert re.search(r"(?i)final counters|counters", tail), tail
+    # The leak check always prints its line at exit; a missing line is a failure too.
     m = re.search(r"mbufs leaked: (\d+)", tail)
-    assert not m or m.group(1) == "0", f"mbuf leak at shutdown: {m.group(0)}" + r.describe()
+    assert m, "no 'mbufs leaked:' line at shutdown" + r.describe()
+    assert m.group(1) == "0", f"mbuf leak at shutdown: {m.group(0)}" + r.describe()

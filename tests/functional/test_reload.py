@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import tempfile
-import time
 from pathlib import Path
 
 import lab
@@ -38,15 +37,29 @@ def _ping_proc(h: lab.Host, dst: str, count: int, interval: float) -> lab.Proc:
 
 
 def _ping_result(p: lab.Proc, timeout: float) -> tuple[int, int, str]:
-    try:
-        p.p.wait(timeout=timeout)
-    except Exception:  # noqa: BLE001 - reported through the output
+    """Waits for a ping to finish; returns (sent, received, output). A ping
+    still running after `timeout` is interrupted (it prints its summary on
+    SIGINT) and the output says so."""
+    rc = p.wait_exit(timeout=timeout)
+    if rc is None:
         p.stop(sig=signal.SIGINT, timeout=5)
     p.stop(timeout=5)
     out = p.output()
+    if rc is None:
+        out += f"\n(ping still running after {timeout} s: interrupted)"
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     assert m, f"no ping summary:\n{out}"
     return int(m.group(1)), int(m.group(2)), out
+
+
+def _replies(p: lab.Proc) -> int:
+    return p.count_lines(r"bytes from .*icmp_seq=")
+
+
+def _reload_version(m: re.Match) -> int:
+    v = re.search(r"reload: applied config version (\d+)", m.string)
+    assert v, f"no version in {m.string!r}"
+    return int(v.group(1))
 
 
 def test_reload_moves_route_without_loss(router3):
@@ -74,28 +87,46 @@ def test_reload_moves_route_without_loss(router3):
         c_rx0 = c.ns.link_stats(c.ifname)["rx_packets"]
         p4 = _ping_proc(a, SERVICE4, 500, 0.01)
         p6 = _ping_proc(a, SERVICE6, 500, 0.01)
-        time.sleep(2.0)
+
+        # Reload once the traffic is under way: both floods answered by b
+        # and the stream delivering data.
+        def flowing() -> dict:
+            return {"IPv4 replies": _replies(p4), "IPv6 replies": _replies(p6),
+                    "stream bytes": out.stat().st_size if out.exists() else 0}
+
+        try:
+            lab.wait_value(flowing, lambda f: f["IPv4 replies"] >= 50 and f["IPv6 replies"] >= 50
+                           and f["stream bytes"] >= 64 * 1024, timeout=20,
+                           what="50 replies to each ping flood and 64 KiB of the TCP stream")
+        except lab.LabError as e:
+            raise AssertionError(f"{e}\ncurl: {curl.output()}" + r.describe()) from None
 
         r.routes = ROUTES_V2
         r.write_config()
         m = r.reload(expect="applied", timeout=20)
         reload_line = m.string
+        # The reload must have happened under load, or this test proves nothing.
+        under_load = {"IPv4 ping": p4.alive(), "IPv6 ping": p6.alive(), "TCP stream": curl.alive()}
 
         sent4, recv4, out4 = _ping_result(p4, 60)
         sent6, recv6, out6 = _ping_result(p6, 60)
         try:
-            curl.p.wait(timeout=60)
+            curl_rc = curl.wait_exit(timeout=60)
         finally:
             curl.stop(timeout=5)
             server.stop(timeout=5)
-        curl_rc = curl.p.returncode
         got = lab.sha256_file(out) if out.exists() else "(no file)"
 
     assert str(r.config_path) in reload_line, reload_line
+    assert all(under_load.values()), \
+        f"traffic had finished before the reload was applied: running {under_load}" + r.describe()
     assert sent4 == 500 and recv4 == 500, f"IPv4 ping lost {sent4 - recv4}:\n{out4}" + r.describe()
     assert sent6 == 500 and recv6 == 500, f"IPv6 ping lost {sent6 - recv6}:\n{out6}" + r.describe()
     assert curl_rc == 0 and got == want, \
-        f"TCP stream across reload: curl rc={curl_rc} {curl.output()} sha256 {got}" + r.describe()
+        f"TCP stream across reload: curl rc={curl_rc} (None: still running after 60 s) " \
+        f"{curl.output()} sha256 {got}" + r.describe()
+    # "applied" is printed once the new version is published.
+    assert _reload_version(m) == v0 + 1, f"version {v0} before: {reload_line}"
     v1 = r.config_version()
     assert v1 == v0 + 1, f"/sluice/config version {v0} -> {v1}"
 
@@ -132,9 +163,14 @@ def test_broken_reload_changes_nothing(router3):
 
     start = r.dp.line_count()
     r.reload(expect="rejected", timeout=20)
-    time.sleep(0.5)  # the error lines follow the "rejected" line
-    text = "\n".join(r.output().splitlines()[start:])
     path = str(r.config_path)
+    # The error lines follow the "rejected" line: wait for each of them.
+    for line, why in ((bad_prefix_line, "bad prefix"), (bogus_line, "unknown field")):
+        try:
+            r.dp.wait_line(re.escape(f"{path}:{line}:"), timeout=10, start=start)
+        except lab.LabError as e:
+            raise AssertionError(f"no error naming {path}:{line} ({why}): {e}") from None
+    text = "\n".join(r.dp.lines_since(start))
     assert re.search(rf"reload: rejected {re.escape(path)}", text), text
     assert f"{path}:{bad_prefix_line}" in text, \
         f"no error naming {path}:{bad_prefix_line} (bad prefix):\n{text}"
@@ -149,5 +185,6 @@ def test_broken_reload_changes_nothing(router3):
 
     # Fixing the file and reloading again works.
     r.write_config(good)
-    r.reload(expect="applied", timeout=20)
+    m = r.reload(expect="applied", timeout=20)
+    assert _reload_version(m) == v0 + 1, f"version {v0} before: {m.string}"
     assert r.config_version() == v0 + 1
