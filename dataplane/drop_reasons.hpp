@@ -12,6 +12,7 @@ namespace sluice::dp {
 #define SLUICE_DROP_REASONS(X)                                                              \
     X(none, "not dropped")                                                                  \
     X(l2_truncated, "frame shorter than an Ethernet header")                                \
+    X(multi_segment, "frame spread over chained mbufs (only single-segment frames are parsed)") \
     X(l2_not_for_us, "destination MAC is neither ours nor broadcast/multicast")             \
     X(l2_unknown_ethertype, "ethertype not IPv4, IPv6 or ARP (VLAN tags included)")          \
     X(ipv4_truncated, "frame shorter than a minimal IPv4 header")                           \

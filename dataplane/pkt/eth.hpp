@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -41,6 +42,22 @@ inline bool is_broadcast_mac(const MacBytes& mac) { return is_broadcast_mac(mac.
 inline bool is_zero_mac(const uint8_t* mac) { return (mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]) == 0; }
 
 inline uint16_t eth_type(const uint8_t* frame) { return load_be16(frame + kEthTypeOff); }
+
+// A 48-bit MAC as an integer (its six bytes in memory order, little-endian),
+// so a destination check is one load and one compare.
+static_assert(std::endian::native == std::endian::little, "MAC words are little-endian (x86, arm64)");
+inline uint64_t mac48(const MacBytes& mac) {
+    uint64_t v = 0;
+    std::memcpy(&v, mac.data(), kEthAddrLen);
+    return v;
+}
+// The destination MAC of a frame of at least 8 bytes, with one 8-byte load:
+// the two bytes past it (the start of the source MAC) are masked off.
+inline uint64_t mac48(const uint8_t* frame) {
+    uint64_t v;
+    std::memcpy(&v, frame, 8);
+    return v & 0x0000FFFFFFFFFFFFull;
+}
 
 // Writes the 14-byte header. dst/src may point into `out` (memmove).
 inline void write_eth_header(uint8_t* out, const uint8_t* dst, const uint8_t* src, uint16_t ethertype) {

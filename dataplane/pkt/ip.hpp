@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "api/net.hpp"
 #include "dataplane/pkt/bytes.hpp"
 
 namespace sluice::pkt {
@@ -92,7 +93,11 @@ inline bool ipv6_addr_is_loopback(const uint8_t* a) {  // ::1
     std::memcpy(&h, a, 8);
     return h == 0 && load_be32(a + 8) == 0 && load_be32(a + 12) == 1;
 }
-inline bool ipv6_addr_is_link_local(const uint8_t* a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }  // fe80::/10
+// fe80::/10; the test itself lives in api/net.hpp, shared with the config.
+inline bool ipv6_addr_is_link_local(const uint8_t* a) { return net::is_link_local6(a); }
+// Multicast scope, the low nibble of the second byte (RFC 4291 2.7).
+inline constexpr uint8_t kIpv6ScopeLinkLocal = 2;
+inline uint8_t ipv6_multicast_scope(const uint8_t* a) { return uint8_t(a[1] & 0x0f); }
 // ff02::1:ffXX:XXXX (RFC 4291 2.7.1).
 inline bool ipv6_addr_is_solicited_node(const uint8_t* a) {
     static constexpr uint8_t kPrefix[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff};

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "dataplane/pkt/eth.hpp"
+#include "dataplane/pkt/ip.hpp"
 
 namespace sluice::pkt {
 
@@ -20,7 +21,7 @@ inline constexpr uint8_t kNdHopLimit = 255;
 inline constexpr size_t kNdMinLen = 24;      // ICMPv6 header + reserved/flags + target
 inline constexpr size_t kNdLladdrOptLen = 8; // link-layer address option for Ethernet
 // Ethernet + IPv6 + NS/NA + link-layer address option.
-inline constexpr size_t kNdFrameLen = 14 + 40 + kNdMinLen + kNdLladdrOptLen;  // 86
+inline constexpr size_t kNdFrameLen = kEthHdrLen + kIpv6HdrLen + kNdMinLen + kNdLladdrOptLen;  // 86
 
 struct NdMessage {
     uint8_t type = 0;  // 135 NS, 136 NA

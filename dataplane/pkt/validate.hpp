@@ -54,10 +54,10 @@ enum class RxCsum : uint8_t { unknown, good, bad };
 // neither address in this set skips the per-class tests below: one table
 // load and one branch in the common case instead of seven compares.
 inline constexpr struct V4SpecialOctets {
-    bool v[256]{};
+    uint8_t v[256]{};  // 0 or 1; bytes, so two lookups OR into one test
     constexpr V4SpecialOctets() {
-        v[0] = v[127] = true;
-        for (int i = 224; i < 256; ++i) v[i] = true;
+        v[0] = v[127] = 1;
+        for (int i = 224; i < 256; ++i) v[i] = 1;
     }
 } kV4SpecialOctet{};
 
