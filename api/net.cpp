@@ -3,7 +3,9 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 namespace sluice::net {
@@ -12,33 +14,137 @@ namespace {
 
 constexpr size_t kMaxAddrText = 45;  // INET6_ADDRSTRLEN - 1
 
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+// Hex digit values, -1 for anything else (a table: IPv6 text is parsed a
+// character at a time, 10^6 times for a full table).
+constexpr std::array<int8_t, 256> kHexValue = [] {
+    std::array<int8_t, 256> t{};
+    for (auto& v : t) v = -1;
+    for (int c = 0; c < 10; ++c) t[size_t('0' + c)] = int8_t(c);
+    for (int c = 0; c < 6; ++c) t[size_t('a' + c)] = t[size_t('A' + c)] = int8_t(10 + c);
+    return t;
+}();
+
+int hex_digit(char c) { return kHexValue[uint8_t(c)]; }
+
+// The two parsers accept exactly what glibc's inet_pton() accepts (the
+// rules of its resolv/inet_pton.c), without the copy into a NUL-terminated
+// string and the library call per address that a million-route table
+// would pay; tests/unit/config/test_address_parser.cpp holds them to
+// inet_pton on edge cases and on random strings.
+
+// IPv4 dotted quad: exactly four decimal parts 0..255 joined by single
+// dots, no leading zeros ("01" is octal to inet_aton, so it is refused
+// rather than guessed), nothing before, between or after.
+bool parse_v4(const char* p, const char* end, uint8_t* out) {
+    uint8_t tmp[4];
+    for (int part = 0;; ++part) {
+        if (p == end) return false;
+        unsigned v = unsigned(uint8_t(*p) - '0');
+        if (v > 9) return false;
+        ++p;
+        // A part starting with 0 is "0" alone; else up to two more digits
+        // (a fourth one can only follow as a refused next character).
+        if (v != 0 && p != end) {
+            unsigned d = unsigned(uint8_t(*p) - '0');
+            if (d <= 9) {
+                v = v * 10 + d;
+                ++p;
+                if (p != end && (d = unsigned(uint8_t(*p) - '0')) <= 9) {
+                    v = v * 10 + d;
+                    ++p;
+                    if (v > 255) return false;
+                }
+            }
+        }
+        tmp[part] = uint8_t(v);
+        if (part == 3) break;
+        if (p == end || *p != '.') return false;
+        ++p;
+    }
+    if (p != end) return false;
+    std::memcpy(out, tmp, 4);
+    return true;
+}
+
+// RFC 4291 2.2 text form: up to eight groups of 1-4 hex digits, one "::"
+// for a run of zero groups, optionally a dotted quad as the last 32 bits.
+bool parse_v6(const char* src, const char* end, uint8_t* out) {
+    uint8_t tmp[16] = {};
+    size_t t = 0;      // bytes written to tmp
+    constexpr size_t kNoGap = SIZE_MAX;
+    size_t gap = kNoGap;  // where "::" stands (it may stand at 16, after eight groups)
+    if (src == end) return false;
+    if (*src == ':') {  // a leading colon must be the start of "::"
+        ++src;
+        if (src == end || *src != ':') return false;
+    }
+    const char* token = src;
+    int digits = 0;
+    unsigned val = 0;
+    while (src < end) {
+        char c = *src++;
+        int d = hex_digit(c);
+        if (d >= 0) {
+            if (digits == 4) return false;
+            val = (val << 4) | unsigned(d);
+            ++digits;
+            continue;
+        }
+        if (c == ':') {
+            token = src;
+            if (digits == 0) {
+                if (gap != kNoGap) return false;  // a second "::"
+                gap = t;
+                continue;
+            }
+            if (src == end) return false;  // trailing single colon
+            if (t + 2 > 16) return false;
+            tmp[t++] = uint8_t(val >> 8);
+            tmp[t++] = uint8_t(val);
+            digits = 0;
+            val = 0;
+            continue;
+        }
+        if (c == '.' && t + 4 <= 16 && parse_v4(token, end, tmp + t)) {
+            t += 4;
+            digits = 0;
+            break;
+        }
+        return false;
+    }
+    if (digits > 0) {
+        if (t + 2 > 16) return false;
+        tmp[t++] = uint8_t(val >> 8);
+        tmp[t++] = uint8_t(val);
+    }
+    if (gap != kNoGap) {
+        if (t == 16) return false;  // "::" standing for no group at all
+        size_t n = t - gap;
+        std::memmove(tmp + 16 - n, tmp + gap, n);
+        std::memset(tmp + gap, 0, 16 - n - gap);
+        t = 16;
+    }
+    if (t != 16) return false;
+    std::memcpy(out, tmp, 16);
+    return true;
 }
 
 }  // namespace
 
 std::optional<IpAddr> parse_ip(std::string_view text) {
+    // Every character outside [0-9a-fA-F.:] fails in the parsers below, so
+    // "1.2.3.4\0junk", zone ids ("fe80::1%eth0") and spaces are rejected
+    // without a separate scan; a string never stops early at a NUL.
     if (text.empty() || text.size() > kMaxAddrText) return std::nullopt;
-    for (char c : text) {
-        // inet_pton stops at NUL and would accept "1.2.3.4\0junk";
-        // zone ids ("fe80::1%eth0") and spaces are not addresses either.
-        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '.' ||
-                  c == ':';
-        if (!ok) return std::nullopt;
-    }
-    std::string s(text);
+    // Text with a ':' is IPv6, else IPv4. A dotted quad never holds one, so
+    // trying IPv4 first decides the common case without a scan.
     IpAddr r;
-    if (s.find(':') != std::string::npos) {
-        r.family = IpAddr::Family::V6;
-        if (inet_pton(AF_INET6, s.c_str(), r.bytes.data()) != 1) return std::nullopt;
-    } else {
-        r.family = IpAddr::Family::V4;
-        if (inet_pton(AF_INET, s.c_str(), r.bytes.data()) != 1) return std::nullopt;
-    }
+    const char* b = text.data();
+    const char* e = b + text.size();
+    if (parse_v4(b, e, r.bytes.data())) return r;
+    if (std::memchr(b, ':', text.size()) == nullptr) return std::nullopt;
+    r.family = IpAddr::Family::V6;
+    if (!parse_v6(b, e, r.bytes.data())) return std::nullopt;
     return r;
 }
 
@@ -102,13 +208,13 @@ bool contains(const Prefix& p, const IpAddr& a) {
 }
 
 Prefix network_of(const Prefix& p) {
+    // Clears every bit from len to 127 (for IPv4 that includes bytes 4..15).
     Prefix r = p;
     unsigned total = max_len(p.addr);
-    unsigned len = p.len > total ? total : p.len;
-    for (unsigned bit = len; bit < 128; ++bit) {
-        size_t byte = bit / 8;
-        r.addr.bytes[byte] = uint8_t(r.addr.bytes[byte] & ~(0x80u >> (bit % 8)));
-    }
+    size_t byte = (p.len > total ? total : p.len) / 8u;
+    unsigned rest = (p.len > total ? total : p.len) % 8u;
+    if (rest != 0) r.addr.bytes[byte++] &= uint8_t(0xff << (8 - rest));
+    for (; byte < 16; ++byte) r.addr.bytes[byte] = 0;
     return r;
 }
 

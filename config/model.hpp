@@ -45,6 +45,7 @@ struct NextHop {
     std::optional<IpAddr> via;     // gateway; absent = destination is on-link
     std::string port;              // egress port name; empty = derived from via
     friend bool operator==(const NextHop&, const NextHop&) = default;
+    friend auto operator<=>(const NextHop&, const NextHop&) = default;
 };
 
 struct Route {

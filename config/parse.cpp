@@ -149,15 +149,12 @@ public:
         read_route_files(cfg_, file_, errs_);
         if (!errs_.empty()) return finish_errors();
 
-        errs_ = validate(cfg_);
+        // Consumers never search for a gateway's port: validation fills it in.
+        errs_ = rules::validate_filling_ports(cfg_);
         if (!errs_.empty()) {
             for (auto& e : errs_) refine(e);
             return finish_errors();
         }
-        // Consumers never search for a gateway's port: fill it in.
-        for (auto& r : cfg_.routes)
-            for (auto& h : r.nexthops)
-                if (h.via && h.port.empty()) h.port = rules::connected_port_for(cfg_, *h.via);
         return LoadResult(std::move(cfg_));
     }
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "config/load.hpp"
 #include "config/model.hpp"
 
 namespace sluice::config::rules {
@@ -40,5 +41,12 @@ inline constexpr uint16_t kMinIpv6Mtu = 1280;  // RFC 8200 section 5
 // The name of the port whose connected subnet (of a's family) contains a,
 // or empty. Link-local IPv6 addresses never match: they need an explicit port.
 std::string connected_port_for(const Config& cfg, const IpAddr& a);
+
+// validate(cfg), which also sets NextHop.port of every gateway written
+// without a port to the port whose connected subnet holds it (what
+// connected_port_for() returns for a valid config) as it checks that
+// gateway, sparing a second pass over a large table. When errors come back
+// some ports may be filled and others not: use cfg only if there are none.
+std::vector<ConfigError> validate_filling_ports(Config& cfg);
 
 }  // namespace sluice::config::rules

@@ -4,11 +4,14 @@
 // route or neighbor. parse_config() refines paths and positions with what it
 // knows about the YAML (e.g. "routes[2].via" and the line of that value).
 #include <algorithm>
+#include <cstring>
 #include <map>
-#include <set>
+#include <optional>
 #include <string>
-#include <tuple>
+#include <string_view>
+#include <utility>
 
+#include "config/index_table.hpp"
 #include "config/load.hpp"
 #include "config/rules.hpp"
 
@@ -49,6 +52,22 @@ std::string v4_edge(const Prefix& p, const IpAddr& a) {
     return {};
 }
 
+// network_of(p) == p, without building it: no bit set past the length.
+bool host_bits_clear(const Prefix& p) {
+    uint64_t hi = 0, lo = 0;  // the 128 address bits, big-endian order
+    std::memcpy(&hi, p.addr.bytes.data(), 8);
+    std::memcpy(&lo, p.addr.bytes.data() + 8, 8);
+    hi = __builtin_bswap64(hi);
+    lo = __builtin_bswap64(lo);
+    unsigned len = std::min<unsigned>(p.len, max_len(p.addr));
+    uint64_t host_hi = len >= 64 ? 0 : ~uint64_t(0) >> len;
+    uint64_t host_lo = len <= 64 ? ~uint64_t(0) : len >= 128 ? 0 : ~uint64_t(0) >> (len - 64);
+    return (hi & host_hi) == 0 && (lo & host_lo) == 0;
+}
+
+// A route prefix the duplicate check looks at: length and host bits fine.
+bool valid_route_prefix(const Prefix& p) { return p.len <= max_len(p.addr) && host_bits_clear(p); }
+
 bool mac_zero(const MacAddr& m) {
     return std::all_of(m.begin(), m.end(), [](uint8_t b) { return b == 0; });
 }
@@ -86,7 +105,9 @@ struct Connected {
 
 class Validator {
 public:
-    explicit Validator(const Config& c) : cfg_(c) {}
+    // With `fill` (the same Config as c), also sets the port of each gateway
+    // written without one, as its check finds it.
+    explicit Validator(const Config& c, Config* fill = nullptr) : cfg_(c), fill_(fill) {}
 
     std::vector<ConfigError> run() {
         globals();
@@ -315,84 +336,123 @@ private:
         return "routes[" + std::to_string(i) + "]" + at_line(m);
     }
 
+    // Runs once per route of a full table: the success path builds no
+    // string and allocates nothing per route. Field names and messages are
+    // built only for a route that has an error.
     void routes() {
-        using Key = std::tuple<IpAddr::Family, std::array<uint8_t, 16>, uint8_t>;
-        std::map<Key, size_t> seen;
-        for (size_t i = 0; i < cfg_.routes.size(); ++i) {
+        const size_t n = cfg_.routes.size();
+        auto prefix_of = [this](uint32_t k) -> const Prefix& { return cfg_.routes[k].prefix; };
+        FirstSeen seen(prefix_of, [this](uint32_t k) { return valid_route_prefix(cfg_.routes[k].prefix); }, n);
+        for (size_t i = 0; i < n; ++i) {
             const Route& r = cfg_.routes[i];
-            const std::string R = route_field(i);
             const IpAddr& fam = r.prefix.addr;
             if (r.prefix.len > max_len(fam)) {
-                err(r.mark, R + ".prefix",
+                err(r.mark, route_field(i) + ".prefix",
                     std::string("expected an ") + family_name(fam) + " prefix length 0.." +
                         std::to_string(max_len(fam)) + ", got " + std::to_string(r.prefix.len));
-            } else if (Prefix net = network_of(r.prefix); !(net == r.prefix)) {
-                err(r.mark, R + ".prefix",
+            } else if (!host_bits_clear(r.prefix)) {
+                Prefix net = network_of(r.prefix);
+                err(r.mark, route_field(i) + ".prefix",
                     "host bits are set in " + to_string(r.prefix) + "; did you mean " + to_string(net) + "?");
-            } else if (auto [it, fresh] = seen.emplace(Key{fam.family, fam.bytes, r.prefix.len}, i); !fresh) {
-                err(r.mark, R + ".prefix",
-                    "duplicate route for " + to_string(r.prefix) + " (first at " + route_place(it->second) + ")");
+            } else if (uint32_t first = seen.first(uint32_t(i)); first != i) {
+                err(r.mark, route_field(i) + ".prefix",
+                    "duplicate route for " + to_string(r.prefix) + " (first at " + route_place(first) + ")");
             }
 
             if (r.nexthops.empty()) {
-                err(r.mark, R, "route has no next hop; add via: <gateway>, port: <name>, or a nexthops: list");
+                err(r.mark, route_field(i), "route has no next hop; add via: <gateway>, port: <name>, or a nexthops: list");
                 continue;
             }
             if (r.nexthops.size() > rules::kMaxEcmp)
-                err(r.mark, R + ".nexthops",
+                err(r.mark, route_field(i) + ".nexthops",
                     "expected at most " + std::to_string(rules::kMaxEcmp) + " next hops in an ECMP group, got " +
                         std::to_string(r.nexthops.size()));
 
-            std::set<std::pair<std::optional<IpAddr>, std::string>> members;
+            // Members that passed, to find a repeated (gateway, port) pair.
+            members_.clear();
             for (size_t j = 0; j < r.nexthops.size(); ++j) {
-                std::string port;
-                const std::string H = R + ".nexthops[" + std::to_string(j) + "]";
-                if (!nexthop(r, r.nexthops[j], H, &port)) continue;
                 const NextHop& h = r.nexthops[j];
-                if (!members.emplace(h.via, port).second) {
-                    err(r.mark, H,
-                        h.via ? "duplicate next hop " + to_string(*h.via) + " on port " + port + " in this route"
-                              : "duplicate on-link next hop on port " + port + " in this route");
+                const std::string* port = nullptr;
+                if (!nexthop(i, j, h, &port)) continue;
+                // *port is a port's own name here, never h.port itself.
+                if (fill_ && h.via && h.port.empty()) fill_->routes[i].nexthops[j].port = *port;
+                if (r.nexthops.size() == 1) break;
+                bool repeated = std::any_of(members_.begin(), members_.end(), [&](const Member& m) {
+                    return *m.via == h.via && *m.port == *port;
+                });
+                if (repeated) {
+                    err(r.mark, hop_field(i, j),
+                        h.via ? "duplicate next hop " + to_string(*h.via) + " on port " + *port + " in this route"
+                              : "duplicate on-link next hop on port " + *port + " in this route");
+                } else {
+                    members_.push_back({&h.via, port});
                 }
             }
         }
     }
 
-    // Checks one next hop; on success sets *port to its egress port.
-    bool nexthop(const Route& r, const NextHop& h, const std::string& H, std::string* port) {
+    std::string hop_field(size_t route, size_t j) const {
+        return route_field(route) + ".nexthops[" + std::to_string(j) + "]";
+    }
+
+    // Checks one next hop of route `ri`; on success points *port at the name
+    // of its egress port. The outcome depends only on the gateway (when of
+    // the prefix's family) and the port name, so successes are cached:
+    // a table of 10^6 routes through a few gateways checks each once.
+    bool nexthop(size_t ri, size_t j, const NextHop& h, const std::string** port) {
+        const Route& r = cfg_.routes[ri];
+        if (h.via && h.via->family != r.prefix.addr.family) return nexthop_checks(ri, j, h, port);
+        uint64_t hash = h.via ? hash_ip(*h.via, 1) : 0;
+        if (!h.port.empty()) hash ^= std::hash<std::string_view>{}(h.port) * 0x9e3779b97f4a7c15ull;
+        auto same = [&](uint32_t k) { return hops_seen_[k].via == h.via && hops_seen_[k].port == h.port; };
+        if (uint32_t k = hop_index_.find(hash, same); k != IndexTable::kNone) {
+            *port = hops_seen_[k].egress;
+            return true;
+        }
+        if (!nexthop_checks(ri, j, h, port)) return false;
+        hop_index_.find_or_insert(hash, uint32_t(hops_seen_.size()), same);
+        hops_seen_.push_back({h.via, h.port, *port});
+        return true;
+    }
+
+    // The checks themselves (every problem reported, as before caching).
+    bool nexthop_checks(size_t ri, size_t j, const NextHop& h, const std::string** port) {
+        const Route& r = cfg_.routes[ri];
+        auto H = [&] { return hop_field(ri, j); };
         if (!h.via && h.port.empty()) {
-            err(r.mark, H, "a next hop needs via (a gateway address), port (on-link egress port), or both");
+            err(r.mark, H(), "a next hop needs via (a gateway address), port (on-link egress port), or both");
             return false;
         }
         size_t named = 0;
         bool have_port = !h.port.empty();
         if (have_port && !find_port(h.port, &named)) {
-            err(r.mark, H + ".port", unknown_port(h.port));
+            err(r.mark, H() + ".port", unknown_port(h.port));
             return false;
         }
-        *port = h.port;
+        *port = have_port ? &cfg_.ports[named].name : &h.port;
         if (!h.via) return true;
 
         const IpAddr& g = *h.via;
-        const std::string V = H + ".via";
-        const std::string gs = to_string(g);
+        auto V = [&] { return H() + ".via"; };
+        auto gs = [&] { return to_string(g); };
         if (g.family != r.prefix.addr.family) {
-            err(r.mark, V,
-                "gateway " + gs + " is " + family_name(g) + " but the route prefix " + to_string(r.prefix) + " is " +
+            err(r.mark, V(),
+                "gateway " + gs() + " is " + family_name(g) + " but the route prefix " + to_string(r.prefix) + " is " +
                     family_name(r.prefix.addr) + "; a next hop must be of the prefix's family");
             return false;
         }
         if (auto why = non_unicast_reason(g); !why.empty()) {
-            err(r.mark, V, "gateway " + gs + " " + why + "; expected a unicast address");
+            err(r.mark, V(), "gateway " + gs() + " " + why + "; expected a unicast address");
             return false;
         }
         if (auto own = own_address(g); !own.empty()) {
-            err(r.mark, V, "gateway " + gs + " is this router's own address (" + own + ")");
+            err(r.mark, V(), "gateway " + gs() + " is this router's own address (" + own + ")");
             return false;
         }
         if (is_link_local6(g)) {
             if (!have_port) {
-                err(r.mark, V, "link-local gateway " + gs + " needs a port (it is valid on every link); add port: <name>");
+                err(r.mark, V(),
+                    "link-local gateway " + gs() + " needs a port (it is valid on every link); add port: <name>");
                 return false;
             }
             return true;
@@ -401,11 +461,11 @@ private:
         if (have_port) {
             c = connected_in(named, g);
             if (!c) {
-                std::string msg = "gateway " + gs + " is not in a connected subnet of port " + h.port + " (" +
+                std::string msg = "gateway " + gs() + " is not in a connected subnet of port " + h.port + " (" +
                                   subnets_of(named, g) + ")";
                 if (const Connected* other = connected_any(g))
                     msg += "; it is in " + to_string(other->net) + " of port " + cfg_.ports[other->port].name;
-                err(r.mark, V, msg);
+                err(r.mark, V(), msg);
                 return false;
             }
         } else {
@@ -417,17 +477,17 @@ private:
                     if (!list.empty()) list += ", ";
                     list += to_string(k.net) + " on " + cfg_.ports[k.port].name;
                 }
-                err(r.mark, V,
-                    "gateway " + gs + " is not in any port's connected subnet (" +
+                err(r.mark, V(),
+                    "gateway " + gs() + " is not in any port's connected subnet (" +
                         (list.empty() ? std::string("no port has an ") + family_name(g) + " address"
                                       : std::string(family_name(g)) + " subnets: " + list) +
                         "); a gateway must be directly connected");
                 return false;
             }
-            *port = cfg_.ports[c->port].name;
+            *port = &cfg_.ports[c->port].name;
         }
         if (auto e = v4_edge(c->net, g); !e.empty()) {
-            err(r.mark, V, "gateway " + gs + " is the " + e + " address of " + to_string(c->net));
+            err(r.mark, V(), "gateway " + gs() + " is the " + e + " address of " + to_string(c->net));
             return false;
         }
         return true;
@@ -470,10 +530,26 @@ private:
     }
 
     const Config& cfg_;
+    Config* fill_;
     std::vector<ConfigError> errs_;
     std::map<std::string, size_t> port_index_;              // valid, unique names
     std::map<IpAddr, std::pair<size_t, size_t>> own_;       // our addresses -> (port, index)
     std::vector<Connected> connected_;                      // usable connected subnets
+
+    // routes(): next hops already found valid, and the passing members of
+    // the route being checked (both reused, so no allocation per route).
+    struct HopSeen {
+        std::optional<IpAddr> via;
+        std::string port;           // as written
+        const std::string* egress;  // name of the egress port (in cfg_.ports)
+    };
+    std::vector<HopSeen> hops_seen_;
+    IndexTable hop_index_;
+    struct Member {
+        const std::optional<IpAddr>* via;
+        const std::string* port;
+    };
+    std::vector<Member> members_;
 };
 
 }  // namespace
@@ -490,9 +566,11 @@ std::string connected_port_for(const Config& cfg, const IpAddr& a) {
 
 }  // namespace rules
 
-std::vector<ConfigError> validate(const Config& cfg) {
+namespace {
+
+std::vector<ConfigError> run_validator(const Config& cfg, Config* fill) {
     try {
-        return Validator(cfg).run();
+        return Validator(cfg, fill).run();
     } catch (const std::exception& e) {  // std::bad_alloc: never throw out of the API
         ConfigError err;
         err.file = cfg.source.empty() ? "<config>" : cfg.source;
@@ -500,5 +578,15 @@ std::vector<ConfigError> validate(const Config& cfg) {
         return {err};
     }
 }
+
+}  // namespace
+
+std::vector<ConfigError> validate(const Config& cfg) { return run_validator(cfg, nullptr); }
+
+namespace rules {
+
+std::vector<ConfigError> validate_filling_ports(Config& cfg) { return run_validator(cfg, &cfg); }
+
+}  // namespace rules
 
 }  // namespace sluice::config
