@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
         rte_eal_cleanup();
         return 1;
     }
-    auto cfg = std::make_shared<const config::Config>(std::move(loaded.config()));
+    const config::Config& cfg = loaded.config();
 
     int rc = 0;
     {
@@ -83,11 +83,14 @@ int main(int argc, char** argv) {
             rte_eal_cleanup();
             return 1;
         }
-        dp::telemetry_register(&rt.shared, rt.agent.get());
-        dp::launch_workers(&rt);
+        dp::telemetry_register(&rt.shared, rt.agent.get(), rt.reloader.get(), rt.builder.get());
+        dp::launch(&rt);
         std::printf("sluice-dp: ready (%zu workers, %zu ports, config version %lu)\n", rt.workers.size(),
-                    cfg->ports.size(), (unsigned long)rt.agent->version());
+                    cfg.ports.size(), (unsigned long)rt.reloader->version());
         std::fflush(stdout);
+        // The loaded file's model is not kept: the tables hold the running
+        // state from here on (a million routes would otherwise stay twice).
+        loaded = config::LoadResult(std::vector<config::ConfigError>{});
 
         std::thread stats;
         if (opt.stats_interval) {
@@ -99,16 +102,17 @@ int main(int argc, char** argv) {
                         std::this_thread::sleep_for(std::chrono::milliseconds(50));
                     if (stop.load()) break;
                     std::printf("---- sluice-dp counters ----\n%s",
-                                dp::render_stats(rt.shared, *rt.agent).c_str());
+                                dp::render_stats(rt.shared, rt.reloader->version()).c_str());
                     std::fflush(stdout);
                 }
             });
         }
-        rt.agent->run(signals, stop);
+        rt.agent->run(signals, stop, [&rt] { dp::request_reload(&rt); });
         rte_eal_mp_wait_lcore();
         if (stats.joinable()) stats.join();
         dp::telemetry_unregister();
-        std::printf("sluice-dp: stopping; final counters:\n%s", dp::render_stats(rt.shared, *rt.agent).c_str());
+        std::printf("sluice-dp: stopping; final counters:\n%s",
+                    dp::render_stats(rt.shared, rt.reloader->version()).c_str());
         uint32_t leaked = dp::teardown_runtime(&rt);
         std::printf("sluice-dp: mbufs leaked: %u\n", leaked);
         std::fflush(stdout);

@@ -9,6 +9,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include "dataplane/tx_contract.hpp"
+#include "dataplane/worker/punt.hpp"
 #include "drivers/ports/port.hpp"
 
 namespace sluice::dp {
@@ -17,33 +19,36 @@ namespace {
 constexpr unsigned kPuntRingSize = 4096;
 }
 
-std::string setup_runtime(std::shared_ptr<const config::Config> cfg, const std::string& config_path,
-                          const std::atomic<bool>* stop, Runtime* rt) {
+std::string setup_runtime(const config::Config& cfg, const std::string& config_path, const std::atomic<bool>* stop,
+                          Runtime* rt) {
     Shared& sh = rt->shared;
-    sh.config_path = config_path;
     unsigned lcore;
     RTE_LCORE_FOREACH_WORKER(lcore) rt->worker_lcores.push_back(lcore);
     if (rt->worker_lcores.empty())
         return "no worker lcores: give EAL at least two (e.g. -l 0-1); the main lcore runs the agent";
     uint32_t n_workers = uint32_t(rt->worker_lcores.size());
+    if (std::string e = punt_field_register(); !e.empty()) return e;
 
     uint16_t max_mtu = 1500;
-    for (const auto& p : cfg->ports) max_mtu = std::max(max_mtu, p.mtu);
+    for (const auto& p : cfg.ports) max_mtu = std::max(max_mtu, p.mtu);
     // One segment per packet: room for the largest frame plus VLAN tag.
     uint32_t room = std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, max_mtu + 14 + 4 + 4 + RTE_PKTMBUF_HEADROOM);
-    sh.pool = rte_pktmbuf_pool_create("sluice_mbufs", cfg->mbufs, cfg->mbuf_cache, 0, uint16_t(room),
+    sh.pool = rte_pktmbuf_pool_create("sluice_mbufs", cfg.mbufs, cfg.mbuf_cache, 0, uint16_t(room),
                                       int(rte_socket_id()));
     if (!sh.pool)
-        return "cannot create the mbuf pool of " + std::to_string(cfg->mbufs) + " mbufs: " + rte_strerror(rte_errno) +
+        return "cannot create the mbuf pool of " + std::to_string(cfg.mbufs) + " mbufs: " + rte_strerror(rte_errno) +
                " (more hugepages, or -m with --no-huge, or a smaller 'mbufs')";
-    rt->pool_size = cfg->mbufs;
+    rt->pool_size = cfg.mbufs;
 
     std::string err;
-    sh.rcu = RcuDomain::create(n_workers, &err);
+    // Readers: the workers (ids 0..n-1) and the agent (id n); transient
+    // readers (telemetry) take ids above.
+    sh.rcu = RcuDomain::create(n_workers + 1, &err);
     if (!sh.rcu) return err;
-    sh.neighbors = NeighborTable::create(cfg->neighbor.capacity, &err);
+    sh.agent_reader = n_workers;
+    sh.neighbors = NeighborTable::create(cfg.neighbor.capacity, &err);
     if (!sh.neighbors) return err;
-    sh.snapshot = std::make_unique<Published<Snapshot>>(*sh.rcu);
+    sh.tables = std::make_unique<Published<Root>>(*sh.rcu);
     for (uint32_t i = 0; i <= n_workers; ++i) sh.cores.push_back(std::make_unique<CoreCounters>());
     sh.queues = std::make_unique<QueueCounters[][kMaxQueuesPerPort]>(kMaxPorts);
     for (uint32_t i = 0; i < n_workers; ++i) {
@@ -54,51 +59,44 @@ std::string setup_runtime(std::shared_ptr<const config::Config> cfg, const std::
     }
 
     // Each worker has its own TX queue on every port; the agent has the last.
-    sh.ports.resize(kMaxPorts);
     sh.agent_txq = uint16_t(n_workers);
-    for (const auto& pc : cfg->ports) {
-        drivers::PortSetup ps;
-        ps.name = pc.name;
-        ps.device = pc.device;
-        ps.rx_queues = pc.rx_queues;
-        ps.tx_queues = uint16_t(n_workers + 1);
-        ps.rx_desc = pc.rx_desc;
-        ps.tx_desc = pc.tx_desc;
-        ps.mtu = pc.mtu;
-        ps.mac = pc.mac;
-        ps.promiscuous = pc.promiscuous;
-        ps.pool = sh.pool;
-        auto r = drivers::open_port(ps);
+    for (const auto& pc : cfg.ports) {
+        drivers::PortUse use;
+        use.tx_queues = uint16_t(n_workers + 1);
+        use.pool = sh.pool;
+        use.tx_mbufs_direct_one_pool = kTxMbufsDirectOnePool;
+        auto r = drivers::open_port(pc, use);
         if (!r.info) return r.error;
         if (r.info->port_id >= kMaxPorts) {
             drivers::close_port(r.info->port_id);
             return "port " + pc.name + ": DPDK port id " + std::to_string(r.info->port_id) + " above the limit " +
                    std::to_string(kMaxPorts - 1);
         }
-        PortRuntime& p = sh.ports[r.info->port_id];
+        Port& p = sh.ports.port[r.info->port_id];
         p.open = true;
-        p.port_id = r.info->port_id;
-        p.name = pc.name;
-        p.device = pc.device;
-        p.driver = r.info->driver;
-        p.mac = r.info->mac;
-        p.rx_queues = r.info->rx_queues;
-        p.tx_queues = r.info->tx_queues;
-        p.rss = r.info->rss;
+        p.spec = pc;
+        p.info = *r.info;
     }
 
-    rt->agent = std::make_unique<Agent>(sh, cfg);
-    if (!rt->agent->start(&err)) return "building the forwarding tables: " + err;
+    rt->agent = std::make_unique<Agent>(sh, cfg.neighbor, cfg.icmp);
+    rt->agent_neighbors = std::make_unique<AgentNeighbors>(*rt->agent);
+    rt->builder = std::make_unique<TableBuilder>(sh.ports, *sh.tables, *sh.rcu, *rt->agent_neighbors, cfg.neighbor);
+    rt->reloader = std::make_unique<ConfigReloader>(config_path, FixedAtStart::of(cfg));
+    // The first tables, built here on the agent's (main) thread: the
+    // builder's neighbor requests run inline, nothing reads yet.
+    if (std::string e = rt->reloader->load_initial(cfg, *rt->builder); !e.empty())
+        return "building the forwarding tables:\n" + e;
+    rt->agent->resolve_new_gateways();
+    rt->service = std::make_unique<TableService>(*rt->builder);
 
     // Spread (port, queue) pairs over the workers round-robin.
     for (uint32_t i = 0; i < n_workers; ++i) {
         auto w = std::make_unique<WorkerSetup>();
         w->id = i;
-        w->burst = cfg->workers.burst;
-        w->idle = cfg->workers.idle;
         w->counters = sh.cores[i].get();
         w->queue_counters = sh.queues.get();
-        w->snapshot = sh.snapshot.get();
+        w->tables = sh.tables.get();
+        w->pool = sh.pool;
         w->neighbors = sh.neighbors.get();
         w->rcu = sh.rcu.get();
         w->punt_ring = sh.punt_rings[i];
@@ -106,27 +104,40 @@ std::string setup_runtime(std::shared_ptr<const config::Config> cfg, const std::
         rt->workers.push_back(std::move(w));
     }
     uint32_t next = 0;
-    for (const auto& p : sh.ports) {
+    for (const Port& p : sh.ports.port) {
         if (!p.open) continue;
-        for (uint16_t q = 0; q < p.rx_queues; ++q) rt->workers[next++ % n_workers]->rx.push_back({p.port_id, q});
+        for (uint16_t q = 0; q < p.info.rx_queues; ++q)
+            rt->workers[next++ % n_workers]->rx.push_back({p.info.port_id, q});
     }
     return {};
 }
 
-void launch_workers(Runtime* rt) {
+void launch(Runtime* rt) {
+    rt->service->start();
     for (size_t i = 0; i < rt->workers.size(); ++i)
         rte_eal_remote_launch(worker_main, rt->workers[i].get(), rt->worker_lcores[i]);
 }
 
+void request_reload(Runtime* rt) {
+    ConfigReloader* rl = rt->reloader.get();
+    rt->service->post([rl](TableBuilder& b) { rl->reload(b); }, "reload");
+}
+
 uint32_t teardown_runtime(Runtime* rt) {
     Shared& sh = rt->shared;
+    // The builder may be waiting on the agent (neighbor requests): serve
+    // its mailbox until the builder's thread has finished.
+    if (rt->service) rt->service->stop([rt] { rt->agent->serve_mailbox(); });
     if (rt->agent) rt->agent->drain_all();
-    for (auto& p : sh.ports)
-        if (p.open) drivers::close_port(p.port_id);
+    for (const Port& p : sh.ports.port)
+        if (p.open) drivers::close_port(p.info.port_id);
     for (rte_ring* r : sh.punt_rings) rte_ring_free(r);
     sh.punt_rings.clear();
+    rt->service.reset();
+    rt->builder.reset();
+    rt->agent_neighbors.reset();
     rt->agent.reset();
-    sh.snapshot.reset();
+    sh.tables.reset();
     if (sh.rcu) sh.rcu->drain();
     sh.neighbors.reset();
     sh.rcu.reset();

@@ -1,5 +1,7 @@
 // Building the running data plane from a config: mbuf pool, RCU domain,
-// neighbor table, ports, punt rings, agent, and one worker per lcore.
+// neighbor table, ports, punt rings, the agent, the table builder (with its
+// thread and the config reloader, which loads the first tables), and one
+// worker per lcore.
 #pragma once
 
 #include <atomic>
@@ -9,6 +11,11 @@
 
 #include "config/model.hpp"
 #include "dataplane/agent/agent.hpp"
+#include "dataplane/agent/neighbor_service.hpp"
+#include "dataplane/reload/reloader.hpp"
+#include "dataplane/shared.hpp"
+#include "dataplane/tables/builder.hpp"
+#include "dataplane/tables/service.hpp"
 #include "dataplane/worker/worker.hpp"
 
 namespace sluice::dp {
@@ -16,16 +23,26 @@ namespace sluice::dp {
 struct Runtime {
     Shared shared;
     std::unique_ptr<Agent> agent;
+    std::unique_ptr<AgentNeighbors> agent_neighbors;
+    std::unique_ptr<TableBuilder> builder;
+    std::unique_ptr<TableService> service;   // the builder's thread
+    std::unique_ptr<ConfigReloader> reloader;
     std::vector<std::unique_ptr<WorkerSetup>> workers;
     std::vector<unsigned> worker_lcores;
     uint32_t pool_size = 0;
 };
 
-// Empty string on success, else what failed and why.
-std::string setup_runtime(std::shared_ptr<const config::Config> cfg, const std::string& config_path,
-                          const std::atomic<bool>* stop, Runtime* rt);
-void launch_workers(Runtime* rt);
-// Stops ports and frees everything; returns mbufs not returned to the pool.
+// Empty string on success, else what failed and why. The first tables are
+// built and published here, on the calling (main) thread.
+std::string setup_runtime(const config::Config& cfg, const std::string& config_path, const std::atomic<bool>* stop,
+                          Runtime* rt);
+// Starts the builder's thread and the workers.
+void launch(Runtime* rt);
+// SIGHUP: hands a reload of the config file to the builder's thread
+// (several before it starts make one).
+void request_reload(Runtime* rt);
+// Stops the builder's thread (serving the agent's mailbox meanwhile), the
+// ports, and frees everything; returns mbufs not returned to the pool.
 uint32_t teardown_runtime(Runtime* rt);
 
 }  // namespace sluice::dp

@@ -7,14 +7,13 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "config/load.hpp"
 #include "dataplane/signals.hpp"
 
 namespace sluice::dp {
 
 namespace {
 
-nbr::Params fsm_params(const config::NeighborConfig& n) {
+nbr::Params fsm_params(const api::NeighborSettings& n) {
     return nbr::Params{uint64_t(n.reachable_ms) * 1000000, uint64_t(n.retrans_ms) * 1000000,
                        uint64_t(n.gc_ms) * 1000000, n.max_probes};
 }
@@ -25,16 +24,21 @@ constexpr uint64_t kSignalPollNs = 1'000'000;   // a signalfd read per ms at mos
 
 }  // namespace
 
-Agent::Agent(Shared& sh, std::shared_ptr<const config::Config> cfg)
+Agent::Agent(Shared& sh, const api::NeighborSettings& nbr, const api::IcmpSettings& icmp)
     : sh_(sh),
-      cfg_(cfg),
       c_(*sh.cores.back()),
-      fsm_(fsm_params(cfg->neighbor)),
-      pending_(sh.neighbors->capacity(), cfg->neighbor.max_pending),
-      icmp_bucket_(cfg->icmp.rate_pps, cfg->icmp.burst),
+      fsm_(fsm_params(nbr)),
+      pending_(sh.neighbors->capacity(), nbr.max_pending),
+      icmp_bucket_(icmp.rate_pps, icmp.burst),
       meta_(sh.neighbors->capacity()),
       timers_(sh.neighbors->capacity()),
-      neighbor_view_(sh.neighbors->capacity()) {}
+      neighbor_view_(sh.neighbors->capacity()) {
+    on_punt(Punt::local, &Agent::handle_local);
+    on_punt(Punt::no_route, &Agent::icmp_error);
+    on_punt(Punt::ttl, &Agent::icmp_error);
+    on_punt(Punt::too_big, &Agent::icmp_error);
+    on_punt(Punt::neighbor, &Agent::forward_resolved);
+}
 
 Agent::~Agent() = default;
 
@@ -44,15 +48,13 @@ uint64_t Agent::now_ns() const {
                         .count());
 }
 
-bool Agent::start(std::string* error) {
-    if (!build_and_publish(cfg_, error)) return false;
-    source_ = cfg_->source;
-    return true;
-}
-
-void Agent::run(SignalSource& signals, std::atomic<bool>& stop) {
+void Agent::run(SignalSource& signals, std::atomic<bool>& stop, const std::function<void()>& on_reload) {
     rte_mbuf* pkts[kAgentBurst];
     uint64_t next_signal_poll = 0;   // first pass: signals that came during start-up
+    mailbox_.set_owner(std::this_thread::get_id());
+    // The agent reads the published tables (ARP, ND, ICMP, its own sends):
+    // a reader like the workers, quiescent once per loop.
+    sh_.rcu->register_reader(sh_.agent_reader);
     while (!stop.load(std::memory_order_relaxed)) {
         unsigned work = 0;
         for (rte_ring* r : sh_.punt_rings) {
@@ -60,22 +62,31 @@ void Agent::run(SignalSource& signals, std::atomic<bool>& stop) {
             for (unsigned i = 0; i < n; ++i) handle(pkts[i]);
             work += n;
         }
+        mailbox_.serve();
         uint64_t now = now_ns();
         if (now >= next_signal_poll) {
             SignalSource::Arrived sig = signals.poll();
             if (sig.stop) stop.store(true);   // a reload asked with it is moot
-            else if (sig.reload) reload();
+            else if (sig.reload && on_reload) on_reload();
             next_signal_poll = now + kSignalPollNs;
         }
         if (now >= next_timer_scan_) {
             neighbor_timers(now);
             next_timer_scan_ = now + kTimerScanNs;
         }
+        sh_.rcu->quiescent(sh_.agent_reader);
         sh_.rcu->reclaim();
-        // The agent shares its core with the OS and telemetry: back off
-        // when there is nothing to do (slow-path latency stays ~50 us).
-        if (work == 0) rte_delay_us_sleep(50);
+        // The agent shares its core with the OS, telemetry and the table
+        // builder: back off when there is nothing to do (slow-path latency
+        // stays ~50 us). Offline meanwhile, so a grace period never waits
+        // for the agent's sleep.
+        if (work == 0) {
+            sh_.rcu->offline(sh_.agent_reader);
+            rte_delay_us_sleep(50);
+            sh_.rcu->online(sh_.agent_reader);
+        }
     }
+    sh_.rcu->unregister_reader(sh_.agent_reader);
 }
 
 void Agent::drain_all() {
@@ -84,11 +95,6 @@ void Agent::drain_all() {
         while (rte_ring_sc_dequeue(r, reinterpret_cast<void**>(&m)) == 0) drop(m, DropReason::shutdown);
     for (uint32_t s = 0; s < sh_.neighbors->capacity(); ++s)
         pending_.drain(s, [&](rte_mbuf* p) { drop(p, DropReason::shutdown); });
-}
-
-std::string Agent::config_source() {
-    std::lock_guard<std::mutex> g(view_mu_);
-    return source_;
 }
 
 }  // namespace sluice::dp

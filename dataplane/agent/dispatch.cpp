@@ -6,8 +6,8 @@
 #include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
-#include "config/load.hpp"
 #include "dataplane/agent/agent.hpp"
+#include "dataplane/pkt/eth.hpp"
 #include "dataplane/pkt/arp.hpp"
 #include "dataplane/pkt/icmp.hpp"
 #include "dataplane/pkt/nd.hpp"
@@ -16,25 +16,7 @@ namespace sluice::dp {
 
 namespace {
 
-constexpr uint16_t kEthHdr = 14;
-
-uint16_t ethertype(const rte_mbuf* m) {
-    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
-    return uint16_t((d[12] << 8) | d[13]);
-}
-
-config::IpAddr v4addr(const uint8_t* p) {
-    config::IpAddr a;
-    std::memcpy(a.bytes.data(), p, 4);
-    return a;
-}
-
-config::IpAddr v6addr(const uint8_t* p) {
-    config::IpAddr a;
-    a.family = config::IpAddr::Family::V6;
-    std::memcpy(a.bytes.data(), p, 16);
-    return a;
-}
+constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
 
 void set_len(rte_mbuf* m, size_t len) {
     m->data_len = uint16_t(len);
@@ -44,36 +26,36 @@ void set_len(rte_mbuf* m, size_t len) {
 }  // namespace
 
 void Agent::handle(rte_mbuf* m) {
-    switch (punt_of(m)) {
-    case Punt::local:
-        switch (ethertype(m)) {
-        case 0x0806:
-            handle_arp(m);
-            return;
-        case 0x0800:
-            handle_local4(m);
-            return;
-        case 0x86DD:
-            handle_local6(m);
-            return;
-        default:
-            drop(m, DropReason::l2_unknown_ethertype);
-            return;
-        }
-    case Punt::no_route:
-    case Punt::ttl:
-    case Punt::too_big:
-        icmp_error(m, punt_of(m));
-        return;
-    case Punt::neighbor:
-        route_and_send(m, true);
+    uint32_t kind = uint32_t(punt_of(m));
+    PuntHandler h = kind < kPuntKinds ? punt_handlers_[kind] : nullptr;
+    if (!h) {
+        drop(m, DropReason::local_unsupported);
         return;
     }
-    drop(m, DropReason::local_unsupported);
+    (this->*h)(m);
+}
+
+// Addressed to the router (or link-scope): by ethertype. The worker only
+// punts "local" for frames at least as long as an Ethernet header.
+void Agent::handle_local(rte_mbuf* m) {
+    switch (pkt::eth_type(rte_pktmbuf_mtod(m, const uint8_t*))) {
+    case pkt::kEtherTypeArp:
+        handle_arp(m);
+        return;
+    case pkt::kEtherTypeIpv4:
+        handle_local4(m);
+        return;
+    case pkt::kEtherTypeIpv6:
+        handle_local6(m);
+        return;
+    default:
+        drop(m, DropReason::l2_unknown_ethertype);
+        return;
+    }
 }
 
 void Agent::handle_arp(rte_mbuf* m) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint16_t port = m->port;
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     auto a = pkt::parse_arp(d + kEthHdr, m->data_len - kEthHdr);
@@ -81,11 +63,11 @@ void Agent::handle_arp(rte_mbuf* m) {
         drop(m, DropReason::arp_invalid);
         return;
     }
-    config::IpAddr tpa = config::IpAddr::from_v4_host(a->tpa);
-    config::IpAddr spa = config::IpAddr::from_v4_host(a->spa);
-    bool for_us = s->is_local(port, tpa);
+    net::IpAddr tpa = net::IpAddr::from_v4_host(a->tpa);
+    net::IpAddr spa = net::IpAddr::from_v4_host(a->spa);
+    bool for_us = ifs.is_local(port, tpa);
     bool sender_on_link = false;
-    for (const auto& p : s->ifaces[port].v4) sender_on_link |= config::contains(p, spa) && !(p.addr == spa);
+    for (const auto& p : ifs.port[port].v4) sender_on_link |= net::contains(p, spa) && !(p.addr == spa);
     // RFC 826 "merge": update an existing entry from any ARP; create one
     // only when we are the target. ARP probes (sender 0.0.0.0) teach nothing.
     if (a->spa != 0 && sender_on_link)
@@ -100,24 +82,21 @@ void Agent::handle_arp(rte_mbuf* m) {
     }
     pkt::ArpPacket r{};
     r.op = 2;
-    r.sha = s->ifaces[port].mac;
+    r.sha = ifs.port[port].mac;
     r.spa = a->tpa;
     r.tha = a->sha;
     r.tpa = a->spa;
     size_t len = pkt::build_arp_frame(d, rte_pktmbuf_data_room_size(m->pool) - m->data_off, a->sha,
-                                      s->ifaces[port].mac, r);
+                                      ifs.port[port].mac, r);
     set_len(m, len);
     send_on(port, m);
 }
 
 void Agent::handle_local4(rte_mbuf* m) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr);
     uint16_t total = uint16_t((ip[2] << 8) | ip[3]);
-    bool ours = false;
-    config::IpAddr dst = v4addr(ip + 16);
-    for (const auto& i : s->ifaces)
-        if (i.present) ours |= s->is_local(i.port_id, dst);
+    bool ours = ifs.is_ours(net::IpAddr::v4(ip + 16));
     if (!ours) {  // a subnet broadcast: nothing listens here
         drop(m, DropReason::local_unsupported);
         return;
@@ -143,15 +122,12 @@ void Agent::handle_local4(rte_mbuf* m) {
 }
 
 void Agent::handle_local6(rte_mbuf* m) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr);
     uint32_t len = 40u + uint32_t((ip[4] << 8) | ip[5]);
     const uint8_t* dst = ip + 24;
     bool multicast = dst[0] == 0xff;
-    bool ours = false;
-    config::IpAddr d6 = v6addr(dst);
-    for (const auto& i : s->ifaces)
-        if (i.present) ours |= s->is_local(i.port_id, d6);
+    bool ours = ifs.is_ours(net::IpAddr::v6(dst));
     if (ip[6] == 58 && len >= 48) {
         uint8_t type = ip[40];
         if (type == 135 || type == 136) {
@@ -159,7 +135,7 @@ void Agent::handle_local6(rte_mbuf* m) {
             return;
         }
         if (type == 128 && (ours || (multicast && dst[1] == 0x02 && dst[15] == 1))) {
-            const uint8_t* src = ours ? dst : s->source_address6(m->port);
+            const uint8_t* src = ours ? dst : ifs.source_address6(m->port);
             uint8_t our[16];
             std::memcpy(our, src, 16);
             if (!pkt::icmp6_echo_reply_inplace(ip, len, our)) {
@@ -181,7 +157,7 @@ void Agent::handle_local6(rte_mbuf* m) {
 }
 
 void Agent::handle_nd(rte_mbuf* m) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint16_t port = m->port;
     uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
     uint8_t* ip = d + kEthHdr;
@@ -199,7 +175,7 @@ void Agent::handle_nd(rte_mbuf* m) {
         return;
     }
     // NS: RFC 4861 7.2.3
-    if (!s->is_local(port, v6addr(nd->target.data()))) {
+    if (!ifs.is_local(port, net::IpAddr::v6(nd->target.data()))) {
         drop(m, DropReason::nd_not_for_us);
         return;
     }
@@ -220,7 +196,7 @@ void Agent::handle_nd(rte_mbuf* m) {
     }
     uint8_t target[16];
     std::memcpy(target, nd->target.data(), 16);
-    size_t len = pkt::build_na_frame(d, rte_pktmbuf_data_room_size(m->pool) - m->data_off, s->ifaces[port].mac,
+    size_t len = pkt::build_na_frame(d, rte_pktmbuf_data_room_size(m->pool) - m->data_off, ifs.port[port].mac,
                                      target, dst_mac, dst_ip, target, true, !from_unspecified, true);
     set_len(m, len);
     send_on(port, m);

@@ -17,25 +17,25 @@
 namespace sluice::dp {
 
 namespace {
-constexpr uint16_t kEthHdr = 14;
+constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
 }
 
 uint16_t Agent::egress_mtu(const rte_mbuf* m) {
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
-    auto r = sh_.snapshot->get()->route(ip, m->data_len - kEthHdr);
+    auto r = route(*sh_.tables->get(), ip, m->data_len - kEthHdr);
     bool v6 = (ip[0] >> 4) == 6;
     return r.nh ? r.nh->mtu : uint16_t(v6 ? 1280 : 576);
 }
 
 void Agent::icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, uint32_t rest) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     // Never about a frame sent to a link-layer group address (RFC 1812
     // 4.3.2.7, RFC 4443 2.4(e.2)).
     if (pkt::is_multicast_mac(rte_pktmbuf_mtod(m, const uint8_t*))) return;
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
     size_t len = m->data_len - kEthHdr;
     if (v6 ? !pkt::icmp6_error_allowed(ip, len) : !pkt::icmp4_error_allowed(ip, len)) return;
-    const uint8_t* src = v6 ? s->source_address6(m->port) : s->source_address4(m->port);
+    const uint8_t* src = v6 ? ifs.source_address6(m->port) : ifs.source_address4(m->port);
     if (!src) return;
     if (!icmp_bucket_.try_take(now_ns())) {
         bump(icmp_.rate_limited);
@@ -58,7 +58,8 @@ void Agent::icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, ui
     route_and_send(n, false);
 }
 
-void Agent::icmp_error(rte_mbuf* m, Punt why) {
+void Agent::icmp_error(rte_mbuf* m) {
+    Punt why = punt_of(m);
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
     bool v6 = (ip[0] >> 4) == 6;
     DropReason reason = DropReason::none;

@@ -13,7 +13,6 @@
 
 #include <rte_mbuf.h>
 
-#include "config/load.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/arp.hpp"
 #include "dataplane/pkt/nd.hpp"
@@ -28,50 +27,94 @@ uint32_t Agent::ensure_slot(const NeighborKey& k) {
         meta_[slot] = SlotMeta{};
         // A new entry is Failed with deadline 0, so due at the next tick: the
         // caller moves it on at once (resolve, learn, static), and one nobody
-        // moves on (the gateway of a snapshot that failed to build) is
+        // moves on (the gateway of a batch that was then refused) is
         // deleted then unless a route or the config holds it.
         sync_slot(slot);
     }
     return slot;
 }
 
-uint32_t Agent::gateway_slot(uint16_t port, const config::IpAddr& gw) {
-    NeighborKey k = gw.is_v4() ? NeighborKey::v4(port, gw.bytes.data()) : NeighborKey::v6addr(port, gw.bytes.data());
-    bool existed = sh_.neighbors->lookup(k) != kNoNeighbor;
-    uint32_t slot = ensure_slot(k);
-    // Resolve gateways before traffic needs them, once the snapshot that
-    // knows the port's addresses is published (build_and_publish).
-    if (slot != kNoNeighbor && !existed) new_gateways_.push_back(slot);
-    return slot;
+// --- what the table builder asks for (through the mailbox) ---------------
+
+std::vector<uint32_t> Agent::acquire_gateways(const std::vector<GatewayRef>& gws) {
+    std::vector<uint32_t> slots;
+    slots.reserve(gws.size());
+    for (const auto& g : gws) {
+        NeighborKey k = g.addr.is_v4() ? NeighborKey::v4(g.port, g.addr.bytes.data())
+                                       : NeighborKey::v6addr(g.port, g.addr.bytes.data());
+        uint32_t slot = ensure_slot(k);
+        if (slot != kNoNeighbor) {
+            // A gateway not yet resolved is resolved ahead of traffic, once
+            // the tables that know its port's addresses are published.
+            if (meta_[slot].gateway_refs++ == 0 && !meta_[slot].fsm.mac_valid) new_gateways_.push_back(slot);
+        }
+        slots.push_back(slot);
+    }
+    return slots;
 }
 
-void Agent::apply_static_neighbors(const config::Config& cfg) {
-    std::vector<uint32_t> configured;
-    for (const auto& n : cfg.neighbors) {
-        int port = -1;
-        for (const auto& p : sh_.ports)
-            if (p.open && p.name == n.port) port = p.port_id;
-        if (port < 0) continue;
-        NeighborKey k = n.address.is_v4() ? NeighborKey::v4(uint16_t(port), n.address.bytes.data())
-                                          : NeighborKey::v6addr(uint16_t(port), n.address.bytes.data());
-        uint32_t slot = ensure_slot(k);
-        if (slot == kNoNeighbor) continue;
-        configured.push_back(slot);
-        meta_[slot].is_static = true;
-        meta_[slot].fsm = fsm_.make_static(n.mac, now_ns());
-        apply(slot, nbr::kPublish | nbr::kFlushPending);
+void Agent::release_gateways(const std::vector<uint32_t>& slots) {
+    for (uint32_t slot : slots) {
+        if (slot >= meta_.size() || !sh_.neighbors->in_use(slot) || meta_[slot].gateway_refs == 0) continue;
+        if (--meta_[slot].gateway_refs > 0 || meta_[slot].is_static) continue;
+        // No route holds it any more: an ordinary entry. One that had failed
+        // was kept only for the routes (the state machine offered to delete
+        // it then): it goes now.
+        if (meta_[slot].fsm.state == nbr::State::Failed) apply(slot, nbr::kDelete);
     }
-    // Static entries dropped from the config become ordinary learned entries
-    // (Stale with the same MAC, so traffic continues while they are probed).
-    std::sort(configured.begin(), configured.end());
-    for (uint32_t s : static_slots_) {
-        if (!meta_[s].is_static || std::binary_search(configured.begin(), configured.end(), s)) continue;
-        meta_[s].is_static = false;
-        auto mac = meta_[s].fsm.mac;
-        meta_[s].fsm = nbr::Entry{};
-        apply(s, fsm_.on_hint(meta_[s].fsm, mac, true, now_ns()));
+}
+
+void Agent::resolve_new_gateways() {
+    for (uint32_t slot : new_gateways_)
+        if (sh_.neighbors->in_use(slot) && meta_[slot].gateway_refs > 0 && !meta_[slot].fsm.mac_valid)
+            apply(slot, fsm_.on_resolve(meta_[slot].fsm, now_ns()));
+    new_gateways_.clear();
+}
+
+void Agent::set_static(uint32_t slot, const net::MacAddr& mac) {
+    meta_[slot].is_static = true;
+    meta_[slot].fsm = fsm_.make_static(mac, now_ns());
+    if (std::find(static_slots_.begin(), static_slots_.end(), slot) == static_slots_.end())
+        static_slots_.push_back(slot);
+    apply(slot, nbr::kPublish | nbr::kFlushPending);
+}
+
+// A static entry removed from the config becomes an ordinary learned entry
+// (Stale with the same MAC, so traffic continues while it is probed).
+void Agent::clear_static(uint32_t slot) {
+    if (!meta_[slot].is_static) return;
+    meta_[slot].is_static = false;
+    static_slots_.erase(std::remove(static_slots_.begin(), static_slots_.end(), slot), static_slots_.end());
+    auto mac = meta_[slot].fsm.mac;
+    meta_[slot].fsm = nbr::Entry{};
+    apply(slot, fsm_.on_hint(meta_[slot].fsm, mac, true, now_ns()));
+}
+
+void Agent::apply_neighbor_changes(const std::vector<StaticNeighborOp>& ops,
+                                   const std::optional<api::NeighborSettings>& n,
+                                   const std::optional<api::IcmpSettings>& i) {
+    if (n) {
+        // Later state changes use the new timings; a timer already running
+        // keeps its deadline (docs/config.md, "Reload").
+        fsm_ = nbr::Fsm(nbr::Params{uint64_t(n->reachable_ms) * 1000000, uint64_t(n->retrans_ms) * 1000000,
+                                    uint64_t(n->gc_ms) * 1000000, n->max_probes});
+        pending_.reshape(n->max_pending, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_queue_full); });
     }
-    static_slots_ = std::move(configured);
+    if (i) icmp_bucket_ = nbr::TokenBucket(i->rate_pps, i->burst);
+    for (const auto& op : ops) {
+        NeighborKey k = op.addr.is_v4() ? NeighborKey::v4(op.port, op.addr.bytes.data())
+                                        : NeighborKey::v6addr(op.port, op.addr.bytes.data());
+        if (op.set) {
+            uint32_t slot = ensure_slot(k);
+            if (slot == kNoNeighbor) {
+                c_.drop(DropReason::neighbor_table_full);
+                continue;
+            }
+            set_static(slot, op.mac);
+        } else if (uint32_t slot = sh_.neighbors->lookup(k); slot != kNoNeighbor) {
+            clear_static(slot);
+        }
+    }
 }
 
 void Agent::apply(uint32_t slot, uint32_t a) {
@@ -87,7 +130,7 @@ void Agent::apply(uint32_t slot, uint32_t a) {
         pending_.drain(slot, [&](rte_mbuf* p) { send_with_mac(port, p, w); });
     }
     if (a & nbr::kDropPending) pending_.drain(slot, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_failed); });
-    if ((a & nbr::kDelete) && !m.is_static && !m.gateway) {
+    if ((a & nbr::kDelete) && !m.is_static && m.gateway_refs == 0) {
         pending_.drain(slot, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_failed); });
         t.remove(slot, *sh_.rcu);
         m = SlotMeta{};
@@ -141,10 +184,10 @@ void Agent::learn(uint16_t port, const uint8_t* addr, bool v6, const std::array<
 }
 
 void Agent::solicit(uint32_t slot, bool unicast) {
-    const Snapshot* s = sh_.snapshot->get();
+    const Interfaces& ifs = *sh_.tables->get()->ifaces;
     const NeighborKey& k = sh_.neighbors->key(slot);
-    if (!s || k.port >= kMaxPorts || !s->ifaces[k.port].present) return;
-    const Interface& ifc = s->ifaces[k.port];
+    if (k.port >= kMaxPorts || !ifs.port[k.port].present) return;
+    const Interface& ifc = ifs.port[k.port];
     const auto& mac = meta_[slot].fsm.mac;
     rte_mbuf* m = alloc();
     if (!m) return;
@@ -152,11 +195,11 @@ void Agent::solicit(uint32_t slot, bool unicast) {
     size_t cap = rte_pktmbuf_tailroom(m);
     size_t len = 0;
     if (!k.v6) {
-        config::IpAddr target;
+        net::IpAddr target;
         std::memcpy(target.bytes.data(), k.addr, 4);
-        const config::Prefix* src = nullptr;
+        const net::Prefix* src = nullptr;
         for (const auto& a : ifc.v4)
-            if (config::contains(a, target)) src = &a;
+            if (net::contains(a, target)) src = &a;
         if (!src && !ifc.v4.empty()) src = &ifc.v4.front();
         if (!src) {
             rte_pktmbuf_free(m);
@@ -171,12 +214,12 @@ void Agent::solicit(uint32_t slot, bool unicast) {
         std::array<uint8_t, 6> dst = unicast ? mac : std::array<uint8_t, 6>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
         len = pkt::build_arp_frame(out, cap, dst, ifc.mac, a);
     } else {
-        config::IpAddr target;
-        target.family = config::IpAddr::Family::V6;
+        net::IpAddr target;
+        target.family = net::IpAddr::Family::V6;
         std::memcpy(target.bytes.data(), k.addr, 16);
         const uint8_t* src = ifc.link_local.data();
         for (const auto& a : ifc.v6)
-            if (config::contains(a, target)) src = a.addr.bytes.data();
+            if (net::contains(a, target)) src = a.addr.bytes.data();
         len = pkt::build_ns_frame(out, cap, ifc.mac, src, k.addr,
                                   unicast ? std::optional<std::array<uint8_t, 6>>(mac) : std::nullopt);
     }
@@ -198,12 +241,12 @@ NeighborPage Agent::neighbors_page(uint32_t page, uint32_t page_size) {
     out.entries.reserve(rows.size());
     for (const nbr::ViewRow& r : rows) {
         NeighborView n;
-        n.port = r.port < sh_.ports.size() ? sh_.ports[r.port].name : std::to_string(r.port);
-        config::IpAddr a;
-        a.family = r.v6 ? config::IpAddr::Family::V6 : config::IpAddr::Family::V4;
+        n.port = sh_.ports.name(r.port);
+        net::IpAddr a;
+        a.family = r.v6 ? net::IpAddr::Family::V6 : net::IpAddr::Family::V4;
         std::memcpy(a.bytes.data(), r.addr.data(), r.v6 ? 16 : 4);
-        n.address = config::to_string(a);
-        n.mac = r.mac_valid ? config::to_string(r.mac) : "";
+        n.address = net::to_string(a);
+        n.mac = r.mac_valid ? net::to_string(r.mac) : "";
         n.state = nbr::to_string(r.state);
         n.is_static = r.is_static;
         n.pending = r.pending;

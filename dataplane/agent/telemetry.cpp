@@ -11,6 +11,8 @@
 #include "config/rules.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/callback_gate.hpp"
+#include "dataplane/reload/reloader.hpp"
+#include "dataplane/tables/builder.hpp"
 
 namespace sluice::dp {
 
@@ -18,6 +20,8 @@ namespace {
 
 std::atomic<Shared*> g_shared{nullptr};
 std::atomic<Agent*> g_agent{nullptr};
+std::atomic<const ConfigReloader*> g_reloader{nullptr};
+std::atomic<const TableBuilder*> g_builder{nullptr};
 // Every command runs inside the gate (gated<> below), so shutdown can wait
 // for the ones in flight before Shared and the agent are destroyed.
 CallbackGate g_gate;
@@ -41,8 +45,9 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     Shared* sh = g_shared.load();
     if (!sh) return -1;
     rte_tel_data_start_dict(d);
-    for (const auto& p : sh->ports) {
-        if (!p.open) continue;
+    for (const Port& port : sh->ports.port) {
+        if (!port.open) continue;
+        const drivers::PortInfo& p = port.info;
         rte_tel_data* c = rte_tel_data_alloc();
         if (!c) return -1;
         rte_tel_data_start_dict(c);
@@ -65,9 +70,11 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
         rte_tel_data_add_dict_u64(c, "rx_nombuf", st.rx_nombuf);
         rte_tel_data_add_dict_u64(c, "rx_queues", p.rx_queues);
         rte_tel_data_add_dict_u64(c, "rss", p.rss);
+        rte_tel_data_add_dict_u64(c, "rx_ip_cksum_offload", p.rx_ip_cksum);
+        rte_tel_data_add_dict_u64(c, "tx_fast_free", p.tx_fast_free);
         for (uint16_t q = 0; q < p.rx_queues && q < kMaxQueuesPerPort; ++q)
             rte_tel_data_add_dict_u64(c, ("rxq" + std::to_string(q)).c_str(), read(sh->queues[p.port_id][q].rx));
-        rte_tel_data_add_dict_container(d, p.name.c_str(), c, 0);
+        rte_tel_data_add_dict_container(d, port.spec.name.c_str(), c, 0);
     }
     return 0;
 }
@@ -183,12 +190,33 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
+// The config file's version and source, and what the published tables
+// hold (read under an RCU read guard: this thread is a transient reader).
 int cmd_config(const char*, const char*, rte_tel_data* d) {
-    Agent* a = g_agent.load();
-    if (!a) return -1;
+    const ConfigReloader* rl = g_reloader.load();
+    const TableBuilder* tb = g_builder.load();
+    Shared* sh = g_shared.load();
+    if (!rl || !tb || !sh) return -1;
     rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_u64(d, "version", a->version());
-    rte_tel_data_add_dict_string(d, "source", a->config_source().c_str());
+    rte_tel_data_add_dict_u64(d, "version", rl->version());
+    rte_tel_data_add_dict_string(d, "source", rl->source().c_str());
+    {
+        RcuDomain::ReadGuard guard(*sh->rcu);
+        const Root* r = sh->tables->get();
+        rte_tel_data_add_dict_u64(d, "generation", r->generation);
+        rte_tel_data_add_dict_u64(d, "fib4_entries", r->routes4);
+        rte_tel_data_add_dict_u64(d, "fib6_entries", r->routes6);
+        rte_tel_data_add_dict_u64(d, "fib6_helpers", r->helpers6);
+        rte_tel_data_add_dict_u64(d, "nexthops", r->nexthops->nh.size());
+        rte_tel_data_add_dict_u64(d, "ecmp_groups", r->nexthops->groups.size());
+        rte_tel_data_add_dict_u64(d, "fib4_capacity", r->fib4->capacity().entries);
+        rte_tel_data_add_dict_u64(d, "fib6_capacity", r->fib6->capacity().entries);
+    }
+    BuilderStats st = tb->stats();
+    rte_tel_data_add_dict_u64(d, "batches", st.batches);
+    rte_tel_data_add_dict_u64(d, "batches_rejected", st.rejected);
+    rte_tel_data_add_dict_u64(d, "fib_rebuilds", st.rebuilds);
+    rte_tel_data_add_dict_u64(d, "fib_bytes", st.fib_bytes);
     return 0;
 }
 
@@ -216,15 +244,18 @@ int gated(const char* cmd, const char* params, rte_tel_data* d) {
 
 }  // namespace
 
-void telemetry_register(Shared* sh, Agent* agent) {
+void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader, const TableBuilder* builder) {
     g_shared.store(sh);
     g_agent.store(agent);
+    g_reloader.store(reloader);
+    g_builder.store(builder);
     g_gate.open();
     rte_telemetry_register_cmd("/sluice/drops", gated<cmd_drops>, "Dropped packets by reason, all cores summed.");
     rte_telemetry_register_cmd("/sluice/ports", gated<cmd_ports>, "Per-port packet counts (software and NIC).");
     rte_telemetry_register_cmd("/sluice/workers", gated<cmd_workers>, "Per-core counters (workers and agent).");
-    rte_telemetry_register_cmd("/sluice/neighbors", gated<cmd_neighbors>, "ARP/ND neighbor table.");
-    rte_telemetry_register_cmd("/sluice/config", gated<cmd_config>, "Running config version and file.");
+    rte_telemetry_register_cmd("/sluice/neighbors", gated<cmd_neighbors>,
+                               "ARP/ND table: counts + 64 entries per page (param: page)");
+    rte_telemetry_register_cmd("/sluice/config", gated<cmd_config>, "Config version and file; what the tables hold.");
     rte_telemetry_register_cmd("/sluice/icmp", gated<cmd_icmp>, "ICMP messages sent by type.");
 }
 
@@ -234,22 +265,25 @@ void telemetry_unregister() {
     g_gate.close();
     g_agent.store(nullptr);
     g_shared.store(nullptr);
+    g_reloader.store(nullptr);
+    g_builder.store(nullptr);
 }
 
-std::string render_stats(const Shared& sh, Agent& agent) {
+std::string render_stats(const Shared& sh, uint64_t config_version) {
     std::string out;
     char line[256];
-    std::snprintf(line, sizeof line, "config version %" PRIu64 "\n%-8s %14s %14s\n", agent.version(), "port",
+    std::snprintf(line, sizeof line, "config version %" PRIu64 "\n%-8s %14s %14s\n", config_version, "port",
                   "rx", "tx");
     out += line;
-    for (const auto& p : sh.ports) {
+    for (const Port& p : sh.ports.port) {
         if (!p.open) continue;
+        uint16_t id = p.info.port_id;
         uint64_t rx = 0, tx = 0;
         for (const auto& c : sh.cores) {
-            rx += read(c->rx[p.port_id]);
-            tx += read(c->tx[p.port_id]);
+            rx += read(c->rx[id]);
+            tx += read(c->tx[id]);
         }
-        std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 "\n", p.name.c_str(), rx, tx);
+        std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 "\n", p.spec.name.c_str(), rx, tx);
         out += line;
     }
     uint64_t fwd = 0, punted = 0;

@@ -8,17 +8,19 @@ namespace sluice::dp {
 
 struct Shared;
 class Agent;
+class ConfigReloader;
+class TableBuilder;
 
 // rte_telemetry callbacks take no context argument, so the registered
 // commands read the one running instance through a pointer set here once
 // at start-up (and cleared before shutdown).
-void telemetry_register(Shared* sh, Agent* agent);
+void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader, const TableBuilder* builder);
 // DPDK 22.11 cannot unregister a command, so the commands stay registered and
 // answer with an error from here on. Returns only once no command is still
 // reading `sh` or `agent` (see callback_gate.hpp): both may be destroyed then.
 void telemetry_unregister();
 
 // Counters as a readable table (live view, final counters at exit).
-std::string render_stats(const Shared& sh, Agent& agent);
+std::string render_stats(const Shared& sh, uint64_t config_version);
 
 }  // namespace sluice::dp

@@ -49,6 +49,23 @@ public:
         return n;
     }
 
+    // Changes the per-entry capacity (a reload of neighbor.max_pending):
+    // each entry keeps its oldest packets up to the new capacity, the rest
+    // go to on_drop. Allocates once; the slow path's business.
+    template <class F>
+    void reshape(uint32_t per_entry_capacity, F&& on_drop) {
+        if (per_entry_capacity == cap_) return;
+        PendingQueues next(uint32_t(count_.size()), per_entry_capacity);
+        for (uint32_t e = 0; e < count_.size(); ++e)
+            drain(e, [&](T v) {
+                if (next.size(e) < next.capacity())
+                    next.push(e, std::move(v));
+                else
+                    on_drop(std::move(v));
+            });
+        *this = std::move(next);
+    }
+
     uint32_t size(uint32_t entry) const {
         assert(entry < count_.size());
         return count_[entry];

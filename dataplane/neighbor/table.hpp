@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/fib/nexthop.hpp"
+#include "dataplane/tables/nexthops.hpp"
 
 struct rte_hash;
 

@@ -50,34 +50,36 @@ std::vector<std::string> restart_only_changes(const config::Config& next, const 
 
 namespace {
 
-api::Nexthop to_api(const config::NextHop& h) { return api::Nexthop{h.via, h.port}; }
-
 // Interns next-hop lists so a table of a million routes over a few
-// gateways carries a few sets. Consecutive routes usually share one, so
-// the last one is checked first.
+// gateways carries a few sets. The config's own lists are compared (no
+// conversion per route); consecutive routes usually share one, so the last
+// one is checked first, then (few sets, the usual case) every one.
 class SetInterner {
 public:
     explicit SetInterner(api::Batch& b) : b_(b) {}
     uint32_t index(const std::vector<config::NextHop>& hops) {
-        scratch_.clear();
-        for (const auto& h : hops) scratch_.push_back(to_api(h));
-        if (have_last_ && scratch_ == b_.nexthop_sets[last_]) return last_;
-        auto it = ids_.find(scratch_);
-        if (it == ids_.end()) {
-            it = ids_.emplace(scratch_, uint32_t(b_.nexthop_sets.size())).first;
-            b_.nexthop_sets.push_back(scratch_);
+        if (!seen_.empty() && seen_[last_] == hops) return last_;
+        if (seen_.size() <= kLinear) {
+            for (uint32_t i = 0; i < seen_.size(); ++i)
+                if (seen_[i] == hops) return last_ = i;
+        } else if (auto it = ids_.find(hops); it != ids_.end()) {
+            return last_ = it->second;
         }
-        last_ = it->second;
-        have_last_ = true;
+        last_ = uint32_t(seen_.size());
+        seen_.push_back(hops);
+        ids_.emplace(hops, last_);
+        std::vector<api::Nexthop> set;
+        for (const auto& h : hops) set.push_back(api::Nexthop{h.via, h.port});
+        b_.nexthop_sets.push_back(std::move(set));
         return last_;
     }
 
 private:
+    static constexpr size_t kLinear = 16;
     api::Batch& b_;
-    std::map<std::vector<api::Nexthop>, uint32_t> ids_;
-    std::vector<api::Nexthop> scratch_;
+    std::vector<std::vector<config::NextHop>> seen_;  // parallel to b_.nexthop_sets
+    std::map<std::vector<config::NextHop>, uint32_t> ids_;
     uint32_t last_ = 0;
-    bool have_last_ = false;
 };
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "dataplane/tables/builder.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
+
+#include <absl/container/flat_hash_set.h>
 
 #include "api/addr_class.hpp"
 
@@ -56,8 +59,8 @@ struct TableBuilder::Txn {
     // Undo.
     std::vector<Undo4> undo4;
     std::vector<Undo6> undo6;
-    std::unordered_map<Key4, size_t, Key4Hash> touched4;
-    std::unordered_map<Key6, size_t, Key6Hash> touched6;
+    absl::flat_hash_map<Key4, size_t, Key4Hash> touched4;
+    absl::flat_hash_map<Key6, size_t, Key6Hash> touched6;
     std::array<std::vector<net::Prefix>, kMaxPorts> old_addrs;
     std::map<std::pair<uint16_t, net::IpAddr>, net::MacAddr> old_statics;
     size_t old_static_routes = 0;
@@ -108,11 +111,17 @@ uint64_t TableBuilder::value_of(const std::vector<api::Nexthop>& nexthops, bool 
 }
 
 BuilderStats TableBuilder::stats() const {
+    std::lock_guard<std::mutex> g(stats_mu_);
+    return stats_copy_;
+}
+
+void TableBuilder::publish_stats() {
     BuilderStats s = stats_;
     s.fib_bytes = fib4_.bytes() + fib6_.bytes();
     s.nexthops = uint32_t(registry_.nexthop_count());
     s.groups = uint32_t(registry_.group_count());
-    return s;
+    std::lock_guard<std::mutex> g(stats_mu_);
+    stats_copy_ = s;
 }
 
 // --- validation ---------------------------------------------------------------------
@@ -143,7 +152,10 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
     // Addresses, and what they will be after the batch.
     t.new_addrs = addrs_;
     t.addr_port.assign(b.addresses.size(), -1);
-    std::set<std::pair<uint16_t, net::Prefix>> seen_addr;
+    // A request may delete and add the same address (the config diff
+    // replaces a port's list that way to keep its order), not name it
+    // twice for the same operation.
+    std::set<std::tuple<uint16_t, net::Prefix, bool>> seen_addr;
     for (size_t i = 0; i < b.addresses.size(); ++i) {
         const auto& u = b.addresses[i];
         std::string W = "addresses[" + std::to_string(i) + "]";
@@ -178,22 +190,30 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
                                         "; an IPv6 address needs >= 1280 (RFC 8200)");
             continue;
         }
-        if (!seen_addr.emplace(uint16_t(port), a).second) {
+        if (!seen_addr.emplace(uint16_t(port), a, u.op == api::AddressUpdate::Op::add).second) {
             t.error(W, "the same address appears twice in this request");
             continue;
         }
         t.addr_port[i] = port;
-        auto& list = t.new_addrs[size_t(port)];
-        auto it = std::find(list.begin(), list.end(), a);
-        if (u.op == api::AddressUpdate::Op::add && it == list.end()) {
-            list.push_back(a);
-            t.addrs_changed = true;
-        } else if (u.op == api::AddressUpdate::Op::del && it != list.end()) {
-            list.erase(it);
-            t.addrs_changed = true;
-            t.addr_removed_ports.insert(uint16_t(port));
-        }
     }
+    // What the list will be: deletions first, then additions in request
+    // order (as mutate() applies them).
+    for (int pass = 0; pass < 2; ++pass)
+        for (size_t i = 0; i < b.addresses.size(); ++i) {
+            const auto& u = b.addresses[i];
+            bool del = u.op == api::AddressUpdate::Op::del;
+            if (t.addr_port[i] < 0 || del != (pass == 0)) continue;
+            auto& list = t.new_addrs[size_t(t.addr_port[i])];
+            auto it = std::find(list.begin(), list.end(), u.address);
+            if (!del && it == list.end()) {
+                list.push_back(u.address);
+                t.addrs_changed = true;
+            } else if (del && it != list.end()) {
+                list.erase(it);
+                t.addrs_changed = true;
+                t.addr_removed_ports.insert(uint16_t(t.addr_port[i]));
+            }
+        }
     // Subnets of different ports must not overlap; an address is on one port.
     if (t.addrs_changed) {
         for (uint16_t p = 0; p < kMaxPorts; ++p)
@@ -238,7 +258,9 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
     };
 
     // Routes and the next-hop sets they use.
-    std::set<net::Prefix> seen_route;
+    absl::flat_hash_set<Key4, Key4Hash> seen4;
+    absl::flat_hash_set<Key6, Key6Hash> seen6;
+    seen4.reserve(b.routes.size());
     auto resolve_set = [&](uint32_t idx, bool v6, const std::string& W) -> bool {
         if (t.sets.count({idx, v6})) return true;
         if (idx >= b.nexthop_sets.size()) {
@@ -310,12 +332,13 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
                                        std::to_string(net::max_len(p.addr)) + ", got " + std::to_string(p.len));
             continue;
         }
-        if (!net::is_network(p)) {
+        bool network = p.addr.is_v4() ? Key4::of(p) == Key4::of(p).masked(p.len) : Key6::of(p) == Key6::of(p).masked(p.len);
+        if (!network) {
             t.error(W + ".prefix", "host bits are set in " + net::to_string(p) + "; did you mean " +
                                        net::to_string(net::network_of(p)) + "?");
             continue;
         }
-        if (!seen_route.insert(p).second) {
+        if (!(p.addr.is_v4() ? seen4.insert(Key4::of(p)).second : seen6.insert(Key6::of(p)).second)) {
             t.error(W + ".prefix", "the same prefix appears twice in this request");
             continue;
         }
@@ -453,6 +476,13 @@ void TableBuilder::add_address(Txn& t, uint16_t port, const net::Prefix& a, int 
 }
 
 void TableBuilder::mutate(const api::Batch& b, Txn& t) {
+    size_t touches = b.routes.size() + 4 * b.addresses.size();
+    t.touched4.reserve(touches);
+    t.undo4.reserve(touches);
+    if (bulk(b.routes.size(), routes4_.installed() + routes6_.installed())) {
+        routes4_.reserve(routes4_.entries().size() + b.routes.size());
+        routes6_.reserve(routes6_.entries().size() + b.routes.size() / 4);
+    }
     t.old_addrs = addrs_;
     t.old_statics = statics_;
     t.old_static_routes = static_routes_;
@@ -477,6 +507,9 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
         auto it = t.new_slots.find(m);
         return it == t.new_slots.end() ? kNoNeighbor : it->second;
     };
+    // A million routes share a handful of sets: resolve each set once, then
+    // take further references on its value.
+    std::map<std::pair<uint32_t, bool>, uint64_t> values;
     for (const auto& u : b.routes) {
         RouteEntry& e = touch(t, u.prefix);
         if (e.route != kNoRoute) {
@@ -485,8 +518,14 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
             --static_routes_;
         }
         if (u.op == api::RouteUpdate::Op::del) continue;
-        const auto& members = t.sets.at({u.nexthops, u.prefix.addr.is_v6()});
-        e.route = registry_.acquire(members, slot_for);
+        auto key = std::make_pair(u.nexthops, u.prefix.addr.is_v6());
+        auto it = values.find(key);
+        if (it == values.end()) {
+            it = values.emplace(key, registry_.acquire(t.sets.at(key), slot_for)).first;
+        } else {
+            registry_.retain(it->second);
+        }
+        e.route = it->second;
         t.acquired.push_back(e.route);
         ++static_routes_;
     }
@@ -557,8 +596,12 @@ std::vector<FibOp> TableBuilder::full_ops4() const {
     for (const auto& [k, e] : routes4_.entries())
         if (uint64_t v = e.effective(); v != kNoRoute) ops.push_back(FibOp{k.prefix(), v, false});
     // Shortest first: each add then writes only its own range, with no
-    // more-specific prefixes to skip.
-    std::stable_sort(ops.begin(), ops.end(), [](const FibOp& a, const FibOp& b) { return a.prefix.len < b.prefix.len; });
+    // more-specific prefixes to skip; by address within a length, so that
+    // consecutive inserts walk the same rib path (cache-warm).
+    std::sort(ops.begin(), ops.end(), [](const FibOp& a, const FibOp& b) {
+        if (a.prefix.len != b.prefix.len) return a.prefix.len < b.prefix.len;
+        return a.prefix.addr.v4_host() < b.prefix.addr.v4_host();
+    });
     return ops;
 }
 
@@ -645,10 +688,15 @@ void TableBuilder::publish(Txn& t) {
 }
 
 api::BatchResult TableBuilder::apply(const api::Batch& b) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto since = [t0] {
+        return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+    };
     Txn t;
     catch_up();
     auto reject = [&]() {
         ++stats_.rejected;
+        publish_stats();
         t.res.applied = false;
         t.res.generation = generation_;
         return t.res;
@@ -675,6 +723,7 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     if (b.icmp) icmp_ = *b.icmp;
     if (!t.nbr_ops.empty() || b.neighbor || b.icmp) nbrs_.apply(t.nbr_ops, b.neighbor, b.icmp);
     publish(t);
+    t.res.visible_ns = since();
     std::vector<uint32_t> released;
     for (uint64_t v : t.deferred_release) registry_.release(v, released);
     if (!released.empty()) nbrs_.release_gateways(released);
@@ -682,6 +731,8 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     ++stats_.batches;
     if (t.res.rebuilt) ++stats_.rebuilds;
     catch_up();
+    publish_stats();
+    t.res.done_ns = since();
     return t.res;
 }
 

@@ -17,9 +17,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "api/update.hpp"
@@ -76,6 +78,7 @@ public:
     const api::NeighborSettings& neighbor() const { return neighbor_; }
     const api::IcmpSettings& icmp() const { return icmp_; }
     size_t route_count() const { return static_routes_; }
+    // Any thread (telemetry): the counts as of the last batch.
     BuilderStats stats() const;
 
 private:
@@ -121,7 +124,7 @@ private:
     RouteMap4 routes4_;
     RouteMap6 routes6_;
     Fib6Helpers helpers6_{routes6_};
-    std::unordered_map<uint32_t, uint32_t> long24_;  // /24 -> installed IPv4 prefixes longer than /24 in it
+    absl::flat_hash_map<uint32_t, uint32_t> long24_;  // /24 -> installed IPv4 prefixes longer than /24 in it
     NexthopRegistry registry_;
     FibPair<Fib4> fib4_;
     FibPair<Fib6> fib6_;
@@ -136,6 +139,9 @@ private:
     uint32_t mark_ = 0;
     size_t static_routes_ = 0;
     BuilderStats stats_;
+    mutable std::mutex stats_mu_;
+    BuilderStats stats_copy_;  // what stats() returns, under stats_mu_
+    void publish_stats();
 };
 
 }  // namespace sluice::dp

@@ -105,9 +105,12 @@ std::vector<FibOp> Fib6Helpers::full_ops() const {
         if (routes_.value(k) == kNoRoute) items.push_back({k.len, true, k, h.value});
     for (const auto& [k, e] : routes_.entries())
         if (uint64_t v = e.effective(); v != kNoRoute) items.push_back({k.len, false, k, v});
+    // By length (shortest first; within a length helpers first, so each
+    // prefix reserves at most one group), then by address for rib locality.
     std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
         if (a.len != b.len) return a.len < b.len;
-        return a.helper && !b.helper;
+        if (a.helper != b.helper) return a.helper;
+        return a.k < b.k;
     });
     std::vector<FibOp> ops;
     ops.reserve(items.size());

@@ -8,7 +8,8 @@
 
 #include <array>
 #include <cstdint>
-#include <unordered_map>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "dataplane/tables/nexthops.hpp"
 #include "dataplane/tables/prefix_key.hpp"
@@ -36,10 +37,15 @@ struct RouteEntry {
     bool empty() const { return route == kNoRoute && !local_refs && !connected_refs; }
 };
 
+// A flat (open addressing) table: one cache miss per lookup and no node
+// per entry. Measured here on 10^6 entries: find 76-97 ms against
+// std::unordered_map's 176-186 ms, iteration 13 ms against 135-140 ms, and
+// no heap of a million nodes to free (whose malloc consolidation cost the
+// next batch 300 ms). Entries do not keep their address across inserts.
 template <class Key, class Hash, unsigned MaxLen>
 class RouteMap {
 public:
-    using Map = std::unordered_map<Key, RouteEntry, Hash>;
+    using Map = absl::flat_hash_map<Key, RouteEntry, Hash>;
 
     const RouteEntry* find(const Key& k) const {
         auto it = map_.find(k);

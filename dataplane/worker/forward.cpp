@@ -61,10 +61,29 @@ inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
     r.tx[port][r.tx_count[port]++] = m;
 }
 
+// What one burst reads from the published root, dereferenced once per burst
+// (the root's tables sit behind shared pointers).
+struct View {
+    const Interface* ifaces;  // indexed by port id, kMaxPorts of them
+    const NextHop* nh;
+    const EcmpGroup* groups;
+    const uint32_t* members;
+    rte_fib* fib4;
+    rte_fib6* fib6;
+
+    explicit View(const Root& r)
+        : ifaces(r.ifaces->port.data()),
+          nh(r.nexthops->nh.data()),
+          groups(r.nexthops->groups.data()),
+          members(r.nexthops->members.data()),
+          fib4(r.fib4->raw()),
+          fib6(r.fib6->raw()) {}
+};
+
 // Rewrites a packet whose next hop MAC is known and queues it for TX.
 // `d`: the packet's data (its Ethernet header).
 template <bool V6>
-[[gnu::always_inline]] inline void send(const Snapshot& s, rte_mbuf* m, uint8_t* d, uint64_t nbr_word, uint16_t port,
+[[gnu::always_inline]] inline void send(const View& s, rte_mbuf* m, uint8_t* d, uint64_t nbr_word, uint16_t port,
                                         BurstResult& r) {
     write_l2(d, nbr_word, s.ifaces[port]);
     if constexpr (V6)
@@ -79,7 +98,7 @@ template <bool V6>
 // word and the rewrite right here. On-link destinations wait for the bulk
 // neighbor lookup. Returns 1 if the packet was queued for TX.
 template <bool V6>
-[[gnu::always_inline]] inline uint32_t resolve_nexthop(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf* m,
+[[gnu::always_inline]] inline uint32_t resolve_nexthop(const View& s, const NeighborTable& nbrs, rte_mbuf* m,
                                                        uint8_t* ip, uint64_t nhv, Scratch& sc,
                                                        BurstResult& r) {
     NhKind kind = nh_kind(nhv);
@@ -98,9 +117,9 @@ template <bool V6>
     if (kind == NhKind::group) {
         uint32_t avail = m->data_len - uint32_t(kEthHdrLen);
         uint32_t h = V6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail);
-        nh_idx = s.group_members[ecmp_pick(s.groups[nh_idx], h)];
+        nh_idx = s.members[ecmp_pick(s.groups[nh_idx], h)];
     }
-    const NextHop& nh = s.nexthops[nh_idx];
+    const NextHop& nh = s.nh[nh_idx];
     uint32_t l3_len = V6 ? 40u + pkt::load_be16(ip + 4) : pkt::load_be16(ip + 2);
     if (l3_len > nh.mtu) [[unlikely]] {
         punt(r, m, Punt::too_big);
@@ -158,8 +177,9 @@ inline void gather6(Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
 
 }  // namespace
 
-void forward_burst(const Snapshot& s, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n, BurstResult& r,
+void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n, BurstResult& r,
                    CoreCounters& c) {
+    const View s(root);
     Scratch& sc = r.scratch;
     uint16_t n4 = 0, n6 = 0;
     sc.n_fwd = 0;

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/counters.hpp"
-#include "dataplane/fib/snapshot.hpp"
+#include "dataplane/tables/root.hpp"
 #include "dataplane/neighbor/table.hpp"
 
 struct rte_mbuf;
@@ -59,7 +59,7 @@ struct BurstResult {
 };
 
 // n <= kMaxBurst. `res` must be clear() on entry.
-void forward_burst(const Snapshot& snap, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n,
+void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n,
                    BurstResult& res, CoreCounters& counters);
 
 }  // namespace sluice::dp

@@ -1,11 +1,15 @@
-// Why a worker hands a packet to the agent. Stored in the mbuf (hash.usr,
-// which the worker no longer needs once it has decided) so the punt ring
-// carries plain mbuf pointers.
+// Why a worker hands a packet to the agent. The reason travels in an mbuf
+// dynamic field (rte_mbuf_dynfield_register) registered once at start-up,
+// so the punt ring carries plain mbuf pointers and the mbuf's RSS hash
+// (hash.rss, which the flow-tracking work reads) is left alone.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include <rte_mbuf.h>
+#include <rte_errno.h>
+#include <rte_mbuf_dyn.h>
 
 namespace sluice::dp {
 
@@ -16,8 +20,26 @@ enum class Punt : uint32_t {
     too_big = 4,      // agent sends ICMP frag needed / packet too big
     neighbor = 5,     // next hop's MAC unknown: agent resolves and queues
 };
+inline constexpr uint32_t kPuntKinds = 8;  // room for the load balancer's kinds
 
-inline void set_punt(rte_mbuf* m, Punt p) { m->hash.usr = uint32_t(p); }
-inline Punt punt_of(const rte_mbuf* m) { return Punt(m->hash.usr); }
+namespace detail {
+// The field's offset in struct rte_mbuf, set once by punt_field_register()
+// before any worker runs; read-only afterwards (DPDK's own dynfield
+// helpers keep their offsets the same way).
+inline int punt_offset = -1;
+}  // namespace detail
+
+// Registers the field (idempotent: the same name gives the same offset).
+// Empty on success, else why not.
+inline std::string punt_field_register() {
+    static const rte_mbuf_dynfield desc = {"sluice_punt_reason", sizeof(uint32_t), alignof(uint32_t), 0};
+    int off = rte_mbuf_dynfield_register(&desc);
+    if (off < 0) return std::string("rte_mbuf_dynfield_register(sluice_punt_reason): ") + rte_strerror(rte_errno);
+    detail::punt_offset = off;
+    return {};
+}
+
+inline void set_punt(rte_mbuf* m, Punt p) { *RTE_MBUF_DYNFIELD(m, detail::punt_offset, uint32_t*) = uint32_t(p); }
+inline Punt punt_of(const rte_mbuf* m) { return Punt(*RTE_MBUF_DYNFIELD(m, detail::punt_offset, const uint32_t*)); }
 
 }  // namespace sluice::dp

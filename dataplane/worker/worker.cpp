@@ -8,6 +8,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "dataplane/tx_contract.hpp"
 #include "dataplane/worker/forward.hpp"
 
 namespace sluice::dp {
@@ -19,6 +20,9 @@ void flush(const WorkerSetup& w, BurstResult& r) {
     for (uint16_t i = 0; i < r.n_ports_used; ++i) {
         uint16_t port = r.ports_used[i];
         uint16_t cnt = r.tx_count[port];
+#ifndef NDEBUG
+        for (uint16_t k = 0; k < cnt; ++k) RTE_VERIFY(tx_checked(r.tx[port][k], w.pool));
+#endif
         uint16_t sent = rte_eth_tx_burst(port, uint16_t(w.id), r.tx[port], cnt);
         bump(c.tx[port], sent);
         if (sent < cnt) {
@@ -50,15 +54,20 @@ int worker_main(void* arg) {
 
     w.rcu->register_reader(w.id);
     while (!w.stop->load(std::memory_order_relaxed)) {
-        const Snapshot* snap = w.snapshot->get();
+        // One root per loop: tables and settings stay consistent until the
+        // quiescent report below.
+        const Root* root = w.tables->get();
+        uint16_t burst = root->workers->burst < kMaxBurst ? root->workers->burst : kMaxBurst;
+        // A copy: the root may be gone after the quiescent report below.
+        const api::IdleBackoff idle = root->workers->idle;
         uint32_t got = 0;
         for (const RxQueueRef& q : w.rx) {
-            uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, w.burst);
+            uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, burst);
             if (n == 0) continue;
             got += n;
             bump(c.rx[q.port], n);
             bump(w.queue_counters[q.port][q.queue].rx, n);
-            forward_burst(*snap, *w.neighbors, pkts, n, *res, c);
+            forward_burst(*root, *w.neighbors, pkts, n, *res, c);
             flush(w, *res);
         }
         w.rcu->quiescent(w.id);
@@ -71,14 +80,14 @@ int worker_main(void* arg) {
         // Idle back-off (as l3fwd-power / VPP adaptive mode): pause after a
         // run of empty polls, sleep after a longer one. Off on dedicated
         // cores; needed where the worker shares a core.
-        if (!w.idle.enabled) continue;
+        if (!idle.enabled) continue;
         ++empty_polls;
-        if (empty_polls >= w.idle.sleep_after) {
+        if (empty_polls >= idle.sleep_after) {
             w.rcu->offline(w.id);
-            rte_delay_us_sleep(w.idle.sleep_us);
+            rte_delay_us_sleep(idle.sleep_us);
             w.rcu->online(w.id);
             bump(c.sleeps);
-        } else if (empty_polls >= w.idle.pause_after) {
+        } else if (empty_polls >= idle.pause_after) {
             rte_pause();
         }
     }

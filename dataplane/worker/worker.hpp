@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "config/model.hpp"
 #include "dataplane/counters.hpp"
-#include "dataplane/fib/snapshot.hpp"
+#include "dataplane/tables/root.hpp"
 #include "dataplane/neighbor/table.hpp"
 #include "dataplane/rcu/domain.hpp"
 
+struct rte_mempool;
 struct rte_ring;
 
 namespace sluice::dp {
@@ -25,11 +25,10 @@ struct RxQueueRef {
 struct WorkerSetup {
     uint32_t id = 0;                    // RCU reader id and TX queue index
     std::vector<RxQueueRef> rx;
-    uint16_t burst = 32;
-    config::IdleBackoff idle;
     CoreCounters* counters = nullptr;
     QueueCounters (*queue_counters)[kMaxQueuesPerPort] = nullptr;  // [port][queue]
-    const Published<Snapshot>* snapshot = nullptr;
+    const Published<Root>* tables = nullptr;  // burst and idle back-off too (root->workers)
+    rte_mempool* pool = nullptr;             // the one packet pool (dataplane/tx_contract.hpp)
     const NeighborTable* neighbors = nullptr;
     RcuDomain* rcu = nullptr;
     rte_ring* punt_ring = nullptr;

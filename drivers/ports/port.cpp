@@ -13,7 +13,7 @@ std::string device_name(const std::string& device) { return device.substr(0, dev
 
 namespace {
 
-std::string fail(const PortSetup& s, const std::string& step, int err) {
+std::string fail(const net::PortSpec& s, const std::string& step, int err) {
     return "port " + s.name + " (" + s.device + "): " + step + " failed: " + rte_strerror(err < 0 ? -err : err) +
            " (" + std::to_string(err) + ")";
 }
@@ -22,7 +22,7 @@ bool find_port(const std::string& dev, uint16_t* id) { return rte_eth_dev_get_po
 
 }  // namespace
 
-PortResult open_port(const PortSetup& s) {
+PortResult open_port(const net::PortSpec& s, const PortUse& use) {
     PortResult r;
     std::string dev = device_name(s.device);
     uint16_t id = 0;
@@ -41,10 +41,10 @@ PortResult open_port(const PortSetup& s) {
         r.error = fail(s, "rte_eth_dev_info_get", rc);
         return r;
     }
-    if (s.rx_queues > info.max_rx_queues || s.tx_queues > info.max_tx_queues) {
+    if (s.rx_queues > info.max_rx_queues || use.tx_queues > info.max_tx_queues) {
         r.error = "port " + s.name + " (" + s.device + "): driver " + info.driver_name + " supports at most " +
                   std::to_string(info.max_rx_queues) + " RX / " + std::to_string(info.max_tx_queues) +
-                  " TX queues; asked for " + std::to_string(s.rx_queues) + " / " + std::to_string(s.tx_queues);
+                  " TX queues; asked for " + std::to_string(s.rx_queues) + " / " + std::to_string(use.tx_queues);
         return r;
     }
 
@@ -59,22 +59,22 @@ PortResult open_port(const PortSetup& s) {
     // check (it reads RTE_MBUF_F_RX_IP_CKSUM_*; without offload it checks).
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+    if (use.tx_mbufs_direct_one_pool && (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE))
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
     uint16_t n_rx = s.rx_queues;
     // net_tap refuses unequal counts (and says so loudly): ask right away.
-    if (std::strcmp(info.driver_name, "net_tap") == 0 && n_rx < s.tx_queues) n_rx = s.tx_queues;
-    int rc = rte_eth_dev_configure(id, n_rx, s.tx_queues, &conf);
-    if (rc != 0 && n_rx < s.tx_queues && s.tx_queues <= info.max_rx_queues) {
+    if (std::strcmp(info.driver_name, "net_tap") == 0 && n_rx < use.tx_queues) n_rx = use.tx_queues;
+    int rc = rte_eth_dev_configure(id, n_rx, use.tx_queues, &conf);
+    if (rc != 0 && n_rx < use.tx_queues && use.tx_queues <= info.max_rx_queues) {
         // Some PMDs (net_tap) insist on as many RX as TX queues. Give them
         // that; every RX queue is polled, so nothing is stranded.
-        n_rx = s.tx_queues;
+        n_rx = use.tx_queues;
         if (n_rx > 1 && (info.flow_type_rss_offloads & want_rss) != 0) {
             conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = want_rss & info.flow_type_rss_offloads;
             rss = true;
         }
-        rc = rte_eth_dev_configure(id, n_rx, s.tx_queues, &conf);
+        rc = rte_eth_dev_configure(id, n_rx, use.tx_queues, &conf);
     }
     if (rc != 0) {
         r.error = fail(s, "rte_eth_dev_configure", rc);
@@ -94,14 +94,14 @@ PortResult open_port(const PortSetup& s) {
     int socket = rte_eth_dev_socket_id(id);
     if (socket < 0) socket = SOCKET_ID_ANY;
     for (uint16_t q = 0; q < n_rx; ++q) {
-        if (int rc = rte_eth_rx_queue_setup(id, q, nrx, unsigned(socket), nullptr, s.pool); rc != 0) {
+        if (int rc = rte_eth_rx_queue_setup(id, q, nrx, unsigned(socket), nullptr, use.pool); rc != 0) {
             r.error = fail(s, "rte_eth_rx_queue_setup(queue " + std::to_string(q) + ")", rc);
             return r;
         }
     }
     rte_eth_txconf txc = info.default_txconf;
     txc.offloads = conf.txmode.offloads;
-    for (uint16_t q = 0; q < s.tx_queues; ++q) {
+    for (uint16_t q = 0; q < use.tx_queues; ++q) {
         if (int rc = rte_eth_tx_queue_setup(id, q, ntx, unsigned(socket), &txc); rc != 0) {
             r.error = fail(s, "rte_eth_tx_queue_setup(queue " + std::to_string(q) + ")", rc);
             return r;
@@ -135,8 +135,10 @@ PortResult open_port(const PortSetup& s) {
     rte_eth_macaddr_get(id, &a);
     std::memcpy(pi.mac.data(), a.addr_bytes, 6);
     pi.rx_queues = n_rx;
-    pi.tx_queues = s.tx_queues;
+    pi.tx_queues = use.tx_queues;
     pi.rss = rss;
+    pi.rx_ip_cksum = (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
+    pi.tx_fast_free = (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) != 0;
     r.info = pi;
     return r;
 }

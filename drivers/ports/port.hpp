@@ -8,23 +8,27 @@
 #include <optional>
 #include <string>
 
+#include "api/port.hpp"
+
 struct rte_mempool;
 
 namespace sluice::drivers {
 
-struct PortSetup {
-    std::string name;          // our name, for messages
-    std::string device;        // "0000:01:00.0" or "net_tap0,iface=sl0"
-    uint16_t rx_queues = 1;
-    uint16_t tx_queues = 1;
-    uint16_t rx_desc = 1024;
-    uint16_t tx_desc = 1024;
-    uint16_t mtu = 1500;
-    std::optional<std::array<uint8_t, 6>> mac;
-    bool promiscuous = false;
-    rte_mempool* pool = nullptr;
+// How the data plane uses a port beyond its spec: queue counts it needs and
+// where packets come from.
+struct PortUse {
+    uint16_t tx_queues = 1;        // one per worker, one for the agent
+    rte_mempool* pool = nullptr;   // RX buffers
+    // RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE lets the PMD return transmitted
+    // mbufs to their pool without checking them; it is only valid while
+    // every mbuf sent on the port is direct (not indirect or external),
+    // unshared (refcnt 1) and from one pool. The caller says whether its
+    // transmit paths promise that (dataplane/tx_contract.hpp); the offload
+    // is requested only then, and only where the device has it.
+    bool tx_mbufs_direct_one_pool = false;
 };
 
+// What the device reported when it was started.
 struct PortInfo {
     uint16_t port_id = 0;
     std::string driver;
@@ -32,6 +36,8 @@ struct PortInfo {
     uint16_t rx_queues = 0;
     uint16_t tx_queues = 0;
     bool rss = false;          // RSS configured across the RX queues
+    bool rx_ip_cksum = false;  // RX IPv4 checksum offload on (mbufs carry the verdict)
+    bool tx_fast_free = false; // MBUF_FAST_FREE on
 };
 
 // Error text names the port, the device and the failing step.
@@ -42,7 +48,7 @@ struct PortResult {
 
 // Finds or probes the device, configures queues (RSS when more than one RX
 // queue and the PMD supports it), MTU, MAC, promiscuous mode, and starts it.
-PortResult open_port(const PortSetup& s);
+PortResult open_port(const net::PortSpec& spec, const PortUse& use);
 
 // The DPDK device name part of a devargs string ("net_tap0,iface=x" -> "net_tap0").
 std::string device_name(const std::string& device);

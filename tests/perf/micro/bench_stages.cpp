@@ -21,8 +21,10 @@
 #include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 #include "dataplane/worker/forward.hpp"
+#include "dataplane/worker/punt.hpp"
 #include "tests/perf/trafficgen/profile.hpp"
 #include "tests/unit/dataplane/frames.hpp"
+#include "tests/unit/dataplane/tables_env.hpp"
 
 namespace {
 
@@ -56,8 +58,6 @@ void BM_ForwardBurstV4(benchmark::State& st) {
     static int instance = 0;
     rte_mempool* pool = rte_pktmbuf_pool_create(("bm" + std::to_string(instance++)).c_str(), 4095, 0, 0,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-    std::string err;
-    auto nbrs = dp::NeighborTable::create(64, &err);
     auto cfg = test::lab_config();
     cfg.routes.clear();
     for (uint32_t i = 0; i < prefixes; ++i) {
@@ -66,14 +66,14 @@ void BM_ForwardBurstV4(benchmark::State& st) {
         r.nexthops = {config::NextHop{config::parse_ip("198.18.2.2"), "p1"}};
         cfg.routes.push_back(r);
     }
-    auto built = dp::build_snapshot(std::make_shared<const config::Config>(cfg), test::lab_env(nbrs.get()),
-                                    uint64_t(1000 + instance));
-    if (!built.snapshot || !pool) {
-        st.SkipWithError(("setup: " + built.error).c_str());
+    auto env = std::make_unique<test::TablesEnv>();
+    std::string err = env->load(cfg);
+    if (!err.empty() || !pool) {
+        st.SkipWithError(("setup: " + err).c_str());
         return;
     }
-    auto gw = config::parse_ip("198.18.2.2");
-    nbrs->set_mac(nbrs->lookup(dp::NeighborKey::v4(1, gw->bytes.data())), test::kHostB);
+    env->resolve(1, "198.18.2.2", test::kHostB);
+    dp::NeighborTable* nbrs = env->nbrs.get();
     // 1024 packets to distinct prefixes, reused; TTL restored each round.
     std::vector<rte_mbuf*> pkts;
     for (uint32_t i = 0; i < 1024; ++i) {
@@ -87,7 +87,7 @@ void BM_ForwardBurstV4(benchmark::State& st) {
     size_t off = 0;
     for (auto _ : st) {
         res->clear();
-        dp::forward_burst(*built.snapshot, *nbrs, &pkts[off], 32, *res, *counters);
+        dp::forward_burst(env->root(), *nbrs, &pkts[off], 32, *res, *counters);
         off = (off + 32) % pkts.size();
         if (off == 0) {
             st.PauseTiming();
@@ -107,25 +107,22 @@ void BM_ForwardBurstV4(benchmark::State& st) {
     }
     st.SetItemsProcessed(st.iterations() * 32);
     for (auto* m : pkts) rte_pktmbuf_free(m);
-    built.snapshot.reset();
-    nbrs.reset();
+    env.reset();
     rte_mempool_free(pool);
 }
 BENCHMARK(BM_ForwardBurstV4)->Arg(1)->Arg(1000)->Arg(100000)->Arg(1000000);
 
 // The bulk FIB lookup alone, 32 destinations a call, spread over `prefixes`
 // routes (IPv4: the /30 scheme; IPv6: the /64 scheme), as forward_burst
-// calls it. Built through build_snapshot, so the IPv6 table carries the
+// calls it. Built through the table layer, so the IPv6 table carries the
 // same helper prefixes as in the data plane.
 struct LookupFixture {
-    std::unique_ptr<dp::NeighborTable> nbrs;
-    std::unique_ptr<dp::Snapshot> snap;
+    std::unique_ptr<test::TablesEnv> env;
+    const dp::Root* root = nullptr;
 };
 
 LookupFixture lookup_fixture(bool v6, uint32_t prefixes, uint64_t version) {
     LookupFixture f;
-    std::string err;
-    f.nbrs = dp::NeighborTable::create(64, &err);
     auto cfg = test::lab_config();
     cfg.routes.clear();
     cfg.routes.reserve(prefixes);
@@ -142,15 +139,16 @@ LookupFixture lookup_fixture(bool v6, uint32_t prefixes, uint64_t version) {
         }
         cfg.routes.push_back(std::move(r));
     }
-    auto built = dp::build_snapshot(std::make_shared<const config::Config>(cfg), test::lab_env(f.nbrs.get()), version);
-    f.snap = std::move(built.snapshot);
+    (void)version;
+    f.env = std::make_unique<test::TablesEnv>();
+    if (f.env->load(cfg).empty()) f.root = &f.env->root();
     return f;
 }
 
 void BM_Fib4LookupBulk(benchmark::State& st) {
     const uint32_t prefixes = uint32_t(st.range(0));
     auto f = lookup_fixture(false, prefixes, 5000 + uint64_t(prefixes));
-    if (!f.snap) {
+    if (!f.root) {
         st.SkipWithError("setup failed");
         return;
     }
@@ -159,7 +157,7 @@ void BM_Fib4LookupBulk(benchmark::State& st) {
     uint64_t nh[32];
     size_t off = 0;
     for (auto _ : st) {
-        rte_fib_lookup_bulk(f.snap->fib4, &dst[off], nh, 32);
+        rte_fib_lookup_bulk(f.root->fib4->raw(), &dst[off], nh, 32);
         benchmark::DoNotOptimize(nh);
         off = (off + 32) % dst.size();
     }
@@ -170,7 +168,7 @@ BENCHMARK(BM_Fib4LookupBulk)->Arg(1)->Arg(1000)->Arg(1000000);
 void BM_Fib6LookupBulk(benchmark::State& st) {
     const uint32_t prefixes = uint32_t(st.range(0));
     auto f = lookup_fixture(true, prefixes, 6000 + uint64_t(prefixes));
-    if (!f.snap) {
+    if (!f.root) {
         st.SkipWithError("setup failed");
         return;
     }
@@ -179,7 +177,7 @@ void BM_Fib6LookupBulk(benchmark::State& st) {
     uint64_t nh[32];
     size_t off = 0;
     for (auto _ : st) {
-        rte_fib6_lookup_bulk(f.snap->fib6, reinterpret_cast<uint8_t(*)[16]>(dst[off].data()), nh, 32);
+        rte_fib6_lookup_bulk(f.root->fib6->raw(), reinterpret_cast<uint8_t(*)[16]>(dst[off].data()), nh, 32);
         benchmark::DoNotOptimize(nh);
         off = (off + 32) % dst.size();
     }
@@ -190,12 +188,16 @@ BENCHMARK(BM_Fib6LookupBulk)->Arg(1)->Arg(1000)->Arg(1000000);
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::vector<std::string> args = {"bench", "-l", "0", "--no-huge", "-m", "2048", "--no-pci", "--no-shconf",
+    std::vector<std::string> args = {"bench", "-l", "0", "--no-huge", "-m", "4096", "--no-pci", "--no-shconf",
                                      "--no-telemetry", "--log-level", "lib.eal:error"};
     std::vector<char*> eal;
     for (auto& a : args) eal.push_back(a.data());
     if (rte_eal_init(int(eal.size()), eal.data()) < 0) {
         std::fprintf(stderr, "rte_eal_init failed\n");
+        return 1;
+    }
+    if (std::string e = dp::punt_field_register(); !e.empty()) {
+        std::fprintf(stderr, "%s\n", e.c_str());
         return 1;
     }
     benchmark::Initialize(&argc, argv);

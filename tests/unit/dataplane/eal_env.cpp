@@ -2,6 +2,8 @@
 
 #include <rte_eal.h>
 
+#include "dataplane/worker/punt.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -18,6 +20,11 @@ void EalEnvironment::SetUp() {
     if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
         // A failed environment would otherwise only skip every test.
         std::fprintf(stderr, "rte_eal_init failed: the data plane unit tests cannot run\n");
+        std::exit(1);
+    }
+    // The punt reason's mbuf field, as sluice-dp registers it at start-up.
+    if (std::string e = dp::punt_field_register(); !e.empty()) {
+        std::fprintf(stderr, "%s\n", e.c_str());
         std::exit(1);
     }
 }

@@ -8,7 +8,7 @@ namespace sluice::test {
 
 class EalEnvironment : public ::testing::Environment {
 public:
-    explicit EalEnvironment(unsigned memory_mb = 512) : memory_mb_(memory_mb) {}
+    explicit EalEnvironment(unsigned memory_mb = 1536) : memory_mb_(memory_mb) {}
     void SetUp() override;
     void TearDown() override;
 

@@ -111,15 +111,4 @@ config::Config lab_config() {
     return c;
 }
 
-dp::SnapshotEnv lab_env(dp::NeighborTable* nbrs) {
-    dp::SnapshotEnv env;
-    env.port_id = [](const std::string& n) { return n == "p0" ? 0 : n == "p1" ? 1 : -1; };
-    env.port_mac = [](uint16_t id) { return id == 0 ? kMac0 : kMac1; };
-    env.gateway_slot = [nbrs](uint16_t port, const config::IpAddr& gw) {
-        return nbrs->insert(gw.is_v4() ? dp::NeighborKey::v4(port, gw.bytes.data())
-                                       : dp::NeighborKey::v6addr(port, gw.bytes.data()));
-    };
-    return env;
-}
-
 }  // namespace sluice::test

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "config/model.hpp"
-#include "dataplane/fib/snapshot.hpp"
 #include "dataplane/neighbor/table.hpp"
 
 struct rte_mbuf;
@@ -48,8 +47,5 @@ std::vector<uint8_t> arp_request(const std::string& sender, const std::string& t
 rte_mbuf* make_mbuf(rte_mempool* pool, const std::vector<uint8_t>& frame, uint16_t port = 0);
 
 config::Config lab_config();
-
-// Port ids 0/1 with kMac0/kMac1; gateways get slots in `nbrs`.
-dp::SnapshotEnv lab_env(dp::NeighborTable* nbrs);
 
 }  // namespace sluice::test

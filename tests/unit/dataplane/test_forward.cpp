@@ -14,6 +14,7 @@
 #include "dataplane/worker/forward.hpp"
 #include "dataplane/worker/punt.hpp"
 #include "tests/unit/dataplane/frames.hpp"
+#include "tests/unit/dataplane/tables_env.hpp"
 
 namespace sluice::test {
 namespace {
@@ -27,19 +28,15 @@ protected:
         pool_ = rte_pktmbuf_pool_create(("fwd" + std::to_string(counter_++)).c_str(), 1023, 0, 0,
                                         RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
         ASSERT_NE(pool_, nullptr);
-        std::string err;
-        nbrs_ = dp::NeighborTable::create(64, &err);
-        ASSERT_NE(nbrs_, nullptr) << err;
-        auto cfg = std::make_shared<const config::Config>(lab_config());
-        auto r = dp::build_snapshot(cfg, lab_env(nbrs_.get()), counter_++);
-        ASSERT_TRUE(r.snapshot) << r.error;
-        snap_ = std::move(r.snapshot);
+        env_ = std::make_unique<TablesEnv>();
+        std::string err = env_->load(lab_config());
+        ASSERT_EQ(err, "");
+        nbrs_ = env_->nbrs.get();
         res_ = std::make_unique<dp::BurstResult>();
         counters_ = std::make_unique<dp::CoreCounters>();
     }
     void TearDown() override {
-        snap_.reset();
-        nbrs_.reset();
+        env_.reset();
         rte_mempool_free(pool_);
     }
 
@@ -54,7 +51,7 @@ protected:
     // Runs one burst; returns nothing, results in res_.
     void run(std::vector<rte_mbuf*> pkts) {
         res_->clear();
-        dp::forward_burst(*snap_, *nbrs_, pkts.data(), uint16_t(pkts.size()), *res_, *counters_);
+        dp::forward_burst(env_->root(), *nbrs_, pkts.data(), uint16_t(pkts.size()), *res_, *counters_);
     }
     rte_mbuf* mb(const std::vector<uint8_t>& f, uint16_t port = 0) {
         rte_mbuf* m = make_mbuf(pool_, f, port);
@@ -74,8 +71,8 @@ protected:
 
     static inline int counter_ = 0;
     rte_mempool* pool_ = nullptr;
-    std::unique_ptr<dp::NeighborTable> nbrs_;
-    std::unique_ptr<dp::Snapshot> snap_;
+    std::unique_ptr<TablesEnv> env_;
+    dp::NeighborTable* nbrs_ = nullptr;
     std::unique_ptr<dp::BurstResult> res_;
     std::unique_ptr<dp::CoreCounters> counters_;
 };
