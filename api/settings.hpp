@@ -23,6 +23,11 @@ struct WorkerSettings {
     friend bool operator==(const WorkerSettings&, const WorkerSettings&) = default;
 };
 
+// Bounds the data plane needs (it preallocates capacity x max_pending
+// queue slots of 8 bytes for packets waiting on resolution).
+inline constexpr uint32_t kMaxPendingPerNeighbor = 1024;
+inline constexpr uint64_t kMaxPendingSlots = uint64_t(1) << 24;  // 128 MiB of slots
+
 struct NeighborSettings {
     uint32_t capacity = 4096;      // neighbor entries per family (restart only: sizes the table)
     uint32_t reachable_ms = 30000; // RFC 4861 REACHABLE_TIME

@@ -146,6 +146,13 @@ private:
         range(rules::kPositiveU32, n.reachable_ms, "neighbor.reachable_ms");
         range(rules::kPositiveU32, n.retrans_ms, "neighbor.retrans_ms");
         range(rules::kPositiveU32, n.max_probes, "neighbor.max_probes");
+        range(rules::kMaxPending, n.max_pending, "neighbor.max_pending");
+        if (rules::kMaxPending.ok(n.max_pending) && rules::kNeighborCapacity.ok(n.capacity) &&
+            uint64_t(n.capacity) * n.max_pending > rules::kMaxPendingSlots)
+            err({}, "neighbor.max_pending",
+                "capacity x max_pending is " + std::to_string(uint64_t(n.capacity) * n.max_pending) +
+                    " queued-packet slots; expected at most " + std::to_string(rules::kMaxPendingSlots) +
+                    " (they are preallocated, 8 bytes each): lower max_pending or capacity");
         range(rules::kPositiveU32, cfg_.icmp.burst, "icmp.burst");
     }
 

@@ -146,6 +146,12 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
         if (n.reachable_ms < 1) t.error("neighbor.reachable_ms", "expected a whole number >= 1, got 0");
         if (n.retrans_ms < 1) t.error("neighbor.retrans_ms", "expected a whole number >= 1, got 0");
         if (n.max_probes < 1) t.error("neighbor.max_probes", "expected a whole number >= 1, got 0");
+        if (n.max_pending > api::kMaxPendingPerNeighbor ||
+            uint64_t(n.capacity) * n.max_pending > api::kMaxPendingSlots)
+            t.error("neighbor.max_pending", "expected at most " + std::to_string(api::kMaxPendingPerNeighbor) +
+                                                " and capacity x max_pending at most " +
+                                                std::to_string(api::kMaxPendingSlots) + ", got " +
+                                                std::to_string(n.max_pending));
     }
     if (b.icmp && b.icmp->burst < 1) t.error("icmp.burst", "expected a whole number >= 1, got 0");
 

@@ -376,6 +376,19 @@ TEST(Globals, NeighborTimersPositive) {
     EXPECT_EQ(r.errors().size(), 3u);
 }
 
+TEST(Globals, NeighborMaxPendingIsBounded) {
+    // The queues are preallocated: a huge value must be an error, not an
+    // allocation failure at start-up or reload.
+    EXPECT_TRUE(OnlyError(load(with_ports("neighbor:\n  max_pending: 1025\n")), "neighbor.max_pending", 9,
+                          "expected a whole number 0..1024, got 1025"));
+    EXPECT_TRUE(OnlyError(load(with_ports("neighbor:\n  max_pending: 4294967295\n")), "neighbor.max_pending", 9,
+                          "got 4294967295"));
+    auto r = load(with_ports("neighbor:\n  capacity: 1048576\n  max_pending: 32\n"));
+    EXPECT_TRUE(HasError(r, "neighbor.max_pending", 0, "queued-packet slots; expected at most 16777216"));
+    EXPECT_TRUE(Loads(load(with_ports("neighbor:\n  capacity: 1048576\n  max_pending: 16\n"))));
+    EXPECT_TRUE(Loads(load(with_ports("neighbor:\n  max_pending: 0\n"))));
+}
+
 TEST(Globals, IcmpBurst) {
     EXPECT_TRUE(OnlyError(load(with_ports("icmp:\n  burst: 0\n")), "icmp.burst", 9, "expected a whole number >= 1, got 0"));
     EXPECT_TRUE(Loads(load(with_ports("icmp:\n  burst: 1\n  rate_pps: 0\n"))));
