@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "config/index_table.hpp"
+#include "api/addr_class.hpp"
 #include "config/load.hpp"
 #include "config/rules.hpp"
 
@@ -22,35 +23,10 @@ namespace {
 const char* family_name(const IpAddr& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
 
 
-// Empty when a may be a host address on a link; else what it is instead.
-std::string non_unicast_reason(const IpAddr& a) {
-    if (a.is_v4()) {
-        uint32_t v = a.v4_host();
-        if (v == 0) return "is the unspecified address";
-        if (v == 0xffffffffu) return "is the limited broadcast address";
-        if ((v >> 24) == 0) return "is in 0.0.0.0/8 (\"this network\")";
-        if ((v >> 24) == 127) return "is a loopback address (127.0.0.0/8)";
-        if ((v >> 28) == 0xe) return "is a multicast address (224.0.0.0/4)";
-        if ((v >> 28) == 0xf) return "is in the reserved block 240.0.0.0/4";
-        return {};
-    }
-    bool zero_prefix = std::all_of(a.bytes.begin(), a.bytes.begin() + 15, [](uint8_t b) { return b == 0; });
-    if (zero_prefix && a.bytes[15] == 0) return "is the unspecified address";
-    if (zero_prefix && a.bytes[15] == 1) return "is the loopback address";
-    if (a.bytes[0] == 0xff) return "is a multicast address (ff00::/8)";
-    return {};
-}
-
-// For IPv4 subnets of /30 and shorter: "network" or "broadcast" when a is
-// that address of p (p must contain a), else empty.
-std::string v4_edge(const Prefix& p, const IpAddr& a) {
-    if (!a.is_v4() || p.len > 30) return {};
-    uint32_t host_mask = p.len == 0 ? ~0u : (~0u >> p.len);
-    uint32_t v = a.v4_host();
-    if ((v & host_mask) == 0) return "network";
-    if ((v & host_mask) == host_mask) return "broadcast";
-    return {};
-}
+// The address classes are shared with the data plane's own checks of
+// update requests (api/addr_class.hpp), so both say the same.
+using net::non_unicast_reason;
+using net::v4_edge;
 
 // network_of(p) == p, without building it: no bit set past the length.
 bool host_bits_clear(const Prefix& p) {
@@ -68,19 +44,7 @@ bool host_bits_clear(const Prefix& p) {
 // A route prefix the duplicate check looks at: length and host bits fine.
 bool valid_route_prefix(const Prefix& p) { return p.len <= max_len(p.addr) && host_bits_clear(p); }
 
-bool mac_zero(const MacAddr& m) {
-    return std::all_of(m.begin(), m.end(), [](uint8_t b) { return b == 0; });
-}
-bool mac_multicast(const MacAddr& m) { return (m[0] & 1) != 0; }
-
-// "expected a unicast MAC ..." or empty.
-std::string mac_problem(const MacAddr& m) {
-    if (mac_zero(m)) return "expected a unicast MAC address, got 00:00:00:00:00:00 (all zero)";
-    if (mac_multicast(m))
-        return "expected a unicast MAC address (lowest bit of the first byte clear), got " + to_string(m) +
-               (m == MacAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} ? " (broadcast)" : " (multicast)");
-    return {};
-}
+using net::mac_problem;
 
 bool valid_port_name(const std::string& n) {
     if (n.empty() || n.size() > rules::kMaxNameLen) return false;

@@ -27,76 +27,75 @@ constexpr uint64_t kRibNodeBytes = 64;  // rte_rib(6)_node with its 8-byte ext, 
 
 }  // namespace
 
-std::unique_ptr<Fib4> Fib4::create(FibCapacity cap, std::string* error) {
-    std::unique_ptr<Fib4> f(new Fib4());
-    std::string name = unique_name("sl4_");
-    rte_fib_conf c{};
-    c.type = RTE_FIB_DIR24_8;
-    c.default_nh = kNoRoute;
-    c.max_routes = int(cap.entries);
-    c.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
-    c.dir24_8.num_tbl8 = cap.tbl8;
-    f->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &c);
+template <bool V6>
+std::unique_ptr<Fib<V6>> Fib<V6>::create(FibCapacity cap, std::string* error) {
+    std::unique_ptr<Fib> f(new Fib());
+    std::string name = unique_name(V6 ? "sl6_" : "sl4_");
+    if constexpr (V6) {
+        rte_fib6_conf c{};
+        c.type = RTE_FIB6_TRIE;
+        c.default_nh = kNoRoute;
+        c.max_routes = int(cap.entries);
+        c.trie.nh_sz = RTE_FIB6_TRIE_4B;
+        c.trie.num_tbl8 = cap.tbl8;
+        f->fib_ = rte_fib6_create(name.c_str(), SOCKET_ID_ANY, &c);
+    } else {
+        rte_fib_conf c{};
+        c.type = RTE_FIB_DIR24_8;
+        c.default_nh = kNoRoute;
+        c.max_routes = int(cap.entries);
+        c.dir24_8.nh_sz = RTE_FIB_DIR24_8_4B;
+        c.dir24_8.num_tbl8 = cap.tbl8;
+        f->fib_ = rte_fib_create(name.c_str(), SOCKET_ID_ANY, &c);
+    }
     if (!f->fib_) {
         if (error)
-            *error = "rte_fib_create(" + std::to_string(cap.entries) + " routes, " + std::to_string(cap.tbl8) +
-                     " tbl8 groups): " + rte_strerror(rte_errno);
+            *error = std::string(V6 ? "rte_fib6_create(" : "rte_fib_create(") + std::to_string(cap.entries) +
+                     " routes, " + std::to_string(cap.tbl8) + " tbl8 groups): " + rte_strerror(rte_errno);
         return nullptr;
     }
     f->cap_ = cap;
     return f;
 }
 
-Fib4::~Fib4() { rte_fib_free(fib_); }
-
-int Fib4::apply(const FibOp& op) {
-    uint32_t ip = op.prefix.addr.v4_host();
-    return op.del ? rte_fib_delete(fib_, ip, op.prefix.len) : rte_fib_add(fib_, ip, op.prefix.len, op.value);
+template <bool V6>
+Fib<V6>::~Fib() {
+    if constexpr (V6)
+        rte_fib6_free(fib_);
+    else
+        rte_fib_free(fib_);
 }
 
-uint64_t Fib4::lookup(uint32_t dst) const {
-    uint64_t nh = 0;
-    rte_fib_lookup_bulk(fib_, &dst, &nh, 1);
-    return nh;
-}
-
-uint64_t Fib4::bytes() const { return kTbl24Bytes + cap_.tbl8 * kTbl8Bytes + cap_.entries * kRibNodeBytes; }
-
-std::unique_ptr<Fib6> Fib6::create(FibCapacity cap, std::string* error) {
-    std::unique_ptr<Fib6> f(new Fib6());
-    std::string name = unique_name("sl6_");
-    rte_fib6_conf c{};
-    c.type = RTE_FIB6_TRIE;
-    c.default_nh = kNoRoute;
-    c.max_routes = int(cap.entries);
-    c.trie.nh_sz = RTE_FIB6_TRIE_4B;
-    c.trie.num_tbl8 = cap.tbl8;
-    f->fib_ = rte_fib6_create(name.c_str(), SOCKET_ID_ANY, &c);
-    if (!f->fib_) {
-        if (error)
-            *error = "rte_fib6_create(" + std::to_string(cap.entries) + " routes, " + std::to_string(cap.tbl8) +
-                     " tbl8 groups): " + rte_strerror(rte_errno);
-        return nullptr;
+template <bool V6>
+int Fib<V6>::apply(const FibOp& op) {
+    if constexpr (V6) {
+        const uint8_t* ip = op.prefix.addr.bytes.data();
+        return op.del ? rte_fib6_delete(fib_, ip, op.prefix.len) : rte_fib6_add(fib_, ip, op.prefix.len, op.value);
+    } else {
+        uint32_t ip = op.prefix.addr.v4_host();
+        return op.del ? rte_fib_delete(fib_, ip, op.prefix.len) : rte_fib_add(fib_, ip, op.prefix.len, op.value);
     }
-    f->cap_ = cap;
-    return f;
 }
 
-Fib6::~Fib6() { rte_fib6_free(fib_); }
-
-int Fib6::apply(const FibOp& op) {
-    const uint8_t* ip = op.prefix.addr.bytes.data();
-    return op.del ? rte_fib6_delete(fib_, ip, op.prefix.len) : rte_fib6_add(fib_, ip, op.prefix.len, op.value);
-}
-
-uint64_t Fib6::lookup(const uint8_t dst[16]) const {
-    uint8_t ips[1][16];
-    std::memcpy(ips[0], dst, 16);
+template <bool V6>
+uint64_t Fib<V6>::lookup(Dst dst) const {
     uint64_t nh = 0;
-    rte_fib6_lookup_bulk(fib_, ips, &nh, 1);
+    if constexpr (V6) {
+        uint8_t ips[1][16];
+        std::memcpy(ips[0], dst, 16);
+        rte_fib6_lookup_bulk(fib_, ips, &nh, 1);
+    } else {
+        rte_fib_lookup_bulk(fib_, &dst, &nh, 1);
+    }
     return nh;
 }
 
-uint64_t Fib6::bytes() const { return kTbl24Bytes + cap_.tbl8 * kTbl8Bytes + cap_.entries * kRibNodeBytes; }
+template <bool V6>
+uint64_t Fib<V6>::bytes() const {
+    return kTbl24Bytes + cap_.tbl8 * kTbl8Bytes + cap_.entries * kRibNodeBytes;
+}
+
+template class Fib<false>;
+template class Fib<true>;
 
 }  // namespace sluice::dp

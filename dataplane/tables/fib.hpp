@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "api/net.hpp"
 
@@ -38,43 +39,35 @@ struct FibCapacity {
     friend bool operator==(const FibCapacity&, const FibCapacity&) = default;
 };
 
-class Fib4 {
+// One FIB copy of a family: rte_fib (IPv4) or rte_fib6 (IPv6).
+template <bool V6>
+class Fib {
 public:
-    static std::unique_ptr<Fib4> create(FibCapacity cap, std::string* error);
-    ~Fib4();
-    Fib4(const Fib4&) = delete;
-    Fib4& operator=(const Fib4&) = delete;
+    using Raw = std::conditional_t<V6, rte_fib6, rte_fib>;
+    using Dst = std::conditional_t<V6, const uint8_t*, uint32_t>;  // IPv4: host order
+
+    static std::unique_ptr<Fib> create(FibCapacity cap, std::string* error);
+    ~Fib();
+    Fib(const Fib&) = delete;
+    Fib& operator=(const Fib&) = delete;
 
     // 0, -ENOSPC (rib or tbl8 groups exhausted), or another -errno.
     int apply(const FibOp& op);
-    uint64_t lookup(uint32_t dst_host_order) const;
-    rte_fib* raw() const { return fib_; }
+    uint64_t lookup(Dst dst) const;
+    Raw* raw() const { return fib_; }
     FibCapacity capacity() const { return cap_; }
     uint64_t bytes() const;  // memory the tables take (estimate from the sizes)
 
 private:
-    Fib4() = default;
-    rte_fib* fib_ = nullptr;
+    Fib() = default;
+    Raw* fib_ = nullptr;
     FibCapacity cap_;
 };
 
-class Fib6 {
-public:
-    static std::unique_ptr<Fib6> create(FibCapacity cap, std::string* error);
-    ~Fib6();
-    Fib6(const Fib6&) = delete;
-    Fib6& operator=(const Fib6&) = delete;
+using Fib4 = Fib<false>;
+using Fib6 = Fib<true>;
 
-    int apply(const FibOp& op);
-    uint64_t lookup(const uint8_t dst[16]) const;
-    rte_fib6* raw() const { return fib_; }
-    FibCapacity capacity() const { return cap_; }
-    uint64_t bytes() const;
-
-private:
-    Fib6() = default;
-    rte_fib6* fib_ = nullptr;
-    FibCapacity cap_;
-};
+extern template class Fib<false>;
+extern template class Fib<true>;
 
 }  // namespace sluice::dp

@@ -63,6 +63,16 @@ struct Step {
     double read_ms = 0, diff_ms = 0, visible_ms = 0, done_ms = 0, peak_mib = 0;
     uint32_t changes = 0, fib_ops = 0;
     bool rebuilt = false;
+
+    // After apply: the batch's own times come on top of reading and diffing.
+    void finish(const api::BatchResult& r, size_t n_changes) {
+        visible_ms = read_ms + diff_ms + double(r.visible_ns) / 1e6;
+        done_ms = read_ms + diff_ms + double(r.done_ns) / 1e6;
+        changes = uint32_t(n_changes);
+        fib_ops = r.fib_ops;
+        rebuilt = r.rebuilt;
+        peak_mib = proc_mib("VmHWM:");
+    }
 };
 
 std::string json(const std::vector<Step>& steps, const std::string& cfg, size_t routes) {
@@ -137,12 +147,7 @@ int main(int argc, char** argv) {
         }
         full.read_ms = ms(t0, t1);
         full.diff_ms = ms(t2, t3);
-        full.visible_ms = full.read_ms + full.diff_ms + double(r.visible_ns) / 1e6;
-        full.done_ms = full.read_ms + full.diff_ms + double(r.done_ns) / 1e6;
-        full.changes = uint32_t(batch.routes.size());
-        full.fib_ops = r.fib_ops;
-        full.rebuilt = r.rebuilt;
-        full.peak_mib = proc_mib("VmHWM:");
+        full.finish(r, batch.routes.size());
         steps.push_back(full);
 
         // Incremental batches: k routes moved to another next hop of their
@@ -180,12 +185,7 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "change failed: %s\n", res.errors.empty() ? "?" : res.errors[0].message.c_str());
                 return 1;
             }
-            s.changes = uint32_t(b.routes.size());
-            s.visible_ms = double(res.visible_ns) / 1e6;
-            s.done_ms = double(res.done_ns) / 1e6;
-            s.fib_ops = res.fib_ops;
-            s.rebuilt = res.rebuilt;
-            s.peak_mib = proc_mib("VmHWM:");
+            s.finish(res, b.routes.size());
             steps.push_back(s);
         }
 
@@ -211,12 +211,7 @@ int main(int argc, char** argv) {
                 }
                 s.read_ms = ms(a, b2);
                 s.diff_ms = ms(b2, c);
-                s.visible_ms = s.read_ms + s.diff_ms + double(res.visible_ns) / 1e6;
-                s.done_ms = s.read_ms + s.diff_ms + double(res.done_ns) / 1e6;
-                s.changes = uint32_t(d.routes.size());
-                s.fib_ops = res.fib_ops;
-                s.rebuilt = res.rebuilt;
-                s.peak_mib = proc_mib("VmHWM:");
+                s.finish(res, d.routes.size());
                 steps.push_back(s);
             }
         }
