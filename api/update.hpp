@@ -88,7 +88,6 @@ struct BatchResult {
     uint32_t fib_ops = 0;             // FIB entries written (helpers included)
     bool rebuilt = false;             // a FIB was rebuilt instead of patched
     uint64_t visible_ns = 0;          // from receipt to publication (readers see it from then)
-    uint64_t done_ns = 0;             // to the end of the work (the spare FIB copies caught up)
 };
 
 }  // namespace sluice::api

@@ -43,6 +43,11 @@ std::string ConfigReloader::load_initial(const config::Config& cfg, TableBuilder
     std::vector<std::string> errors = apply(cfg, b, &summary);
     std::string out;
     for (const auto& e : errors) out += (out.empty() ? "" : "\n") + e;
+    if (out.empty()) {
+        std::printf("tables: loaded config version %lu from %s (%s)\n", (unsigned long)version_.load(),
+                    path_.c_str(), summary.c_str());
+        std::fflush(stdout);
+    }
     return out;
 }
 

@@ -67,6 +67,9 @@ struct TableBuilder::Txn {
     std::vector<uint64_t> acquired;          // references taken (undone by releasing them)
     std::vector<uint64_t> deferred_release;  // references to drop once published
     std::vector<StaticNeighborOp> nbr_ops;
+    // The table was empty: no undo record per entry (an undo empties it
+    // again), duplicates are found while applying, counts made at the end.
+    bool from_empty = false;
     bool settled = false;   // per-length counts follow the batch
     bool ops_made = false;  // /24 counts and IPv6 helpers follow the batch
     std::vector<FibOp> ops4, ops6;
@@ -266,7 +269,7 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
     // Routes and the next-hop sets they use.
     absl::flat_hash_set<Key4, Key4Hash> seen4;
     absl::flat_hash_set<Key6, Key6Hash> seen6;
-    seen4.reserve(b.routes.size());
+    if (!t.from_empty) seen4.reserve(b.routes.size());
     auto resolve_set = [&](uint32_t idx, bool v6, const std::string& W) -> bool {
         if (t.sets.count({idx, v6})) return true;
         if (idx >= b.nexthop_sets.size()) {
@@ -344,7 +347,8 @@ bool TableBuilder::validate(const api::Batch& b, Txn& t) {
                                        net::to_string(net::network_of(p)) + "?");
             continue;
         }
-        if (!(p.addr.is_v4() ? seen4.insert(Key4::of(p)).second : seen6.insert(Key6::of(p)).second)) {
+        if (!t.from_empty &&
+            !(p.addr.is_v4() ? seen4.insert(Key4::of(p)).second : seen6.insert(Key6::of(p)).second)) {
             t.error(W + ".prefix", "the same prefix appears twice in this request");
             continue;
         }
@@ -436,6 +440,7 @@ bool TableBuilder::acquire_gateways(Txn& t) {
 // --- applying to the state ------------------------------------------------------------
 
 RouteEntry& TableBuilder::touch(Txn& t, const net::Prefix& p) {
+    if (t.from_empty) return p.addr.is_v4() ? routes4_.at(Key4::of(p)) : routes6_.at(Key6::of(p));
     if (p.addr.is_v4()) {
         Key4 k = Key4::of(p);
         auto [it, fresh] = t.touched4.try_emplace(k, t.undo4.size());
@@ -516,8 +521,15 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
     // A million routes share a handful of sets: resolve each set once, then
     // take further references on its value.
     std::map<std::pair<uint32_t, bool>, uint64_t> values;
-    for (const auto& u : b.routes) {
+    for (size_t i = 0; i < b.routes.size(); ++i) {
+        const auto& u = b.routes[i];
         RouteEntry& e = touch(t, u.prefix);
+        if (t.from_empty && e.route != kNoRoute) {
+            // Only this request can have set it (validate() left the
+            // duplicate check to here for a full load).
+            t.error("routes[" + std::to_string(i) + "].prefix", "the same prefix appears twice in this request");
+            continue;
+        }
         if (e.route != kNoRoute) {
             t.deferred_release.push_back(e.route);
             e.route = kNoRoute;
@@ -564,12 +576,26 @@ bool TableBuilder::check_after(Txn& t) {
 
 void TableBuilder::settle(Txn& t) {
     t.settled = true;
+    if (t.from_empty) {
+        routes4_.recount();
+        routes6_.recount();
+        return;
+    }
     for (const auto& u : t.undo4) routes4_.settle(u.k, u.before);
     for (const auto& u : t.undo6) routes6_.settle(u.k, u.before);
 }
 
 void TableBuilder::fib_ops(Txn& t) {
     t.ops_made = true;
+    if (t.from_empty) {
+        t.bulk4 = t.bulk6 = true;
+        long24_.clear();
+        for (const auto& [k, e] : routes4_.entries())
+            if (k.len() > 24 && e.effective() != kNoRoute) ++long24_[k.addr() >> 8];
+        helpers6_.rebuild();
+        t.res.routes_changed = uint32_t(routes4_.entries().size() + routes6_.entries().size());
+        return;
+    }
     t.bulk4 = bulk(t.undo4.size(), routes4_.installed()) || !fib4_.current();
     t.bulk6 = bulk(t.undo6.size(), routes6_.installed()) || !fib6_.current();
     for (const auto& u : t.undo4) {
@@ -632,6 +658,12 @@ bool TableBuilder::commit_fibs(Txn& t, std::string* error) {
 }
 
 void TableBuilder::undo(Txn& t) {
+    if (t.from_empty) {
+        routes4_.clear();
+        routes6_.clear();
+        long24_.clear();
+        helpers6_.rebuild();
+    }
     for (auto it = t.undo4.rbegin(); it != t.undo4.rend(); ++it) {
         uint64_t now = routes4_.value(it->k);
         if (t.ops_made && it->k.len() > 24 && now != it->before) {
@@ -707,9 +739,10 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
         t.res.generation = generation_;
         return t.res;
     };
+    t.from_empty = routes4_.entries().empty() && routes6_.entries().empty();
     if (!validate(b, t) || !acquire_gateways(t)) return reject();
     mutate(b, t);
-    if (!check_after(t)) {
+    if (!t.res.errors.empty() || !check_after(t)) {
         undo(t);
         return reject();
     }
@@ -736,15 +769,16 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     nbrs_.published();
     ++stats_.batches;
     if (t.res.rebuilt) ++stats_.rebuilds;
-    catch_up();
     publish_stats();
-    t.res.done_ns = since();
     return t.res;
 }
 
 // Waits until no reader can hold the roots published before, so the old
-// FIB copies are ours again, and brings them up to date.
-void TableBuilder::catch_up() {
+// FIB copies are ours again, and brings them up to date. The builder's
+// thread calls it when idle (so a batch's reply does not wait for it) and
+// every batch calls it first (the spare must be current to be patched).
+bool TableBuilder::catch_up() {
+    if (fib4_.in_sync() && fib6_.in_sync()) return true;
     for (int attempt = 0; attempt < 100 && !(fib4_.in_sync() && fib6_.in_sync()); ++attempt) {
         rcu_.synchronize();
         rcu_.reclaim();
@@ -757,6 +791,8 @@ void TableBuilder::catch_up() {
         }
         if (ok4 && ok6) break;
     }
+    publish_stats();
+    return fib4_.in_sync() && fib6_.in_sync();
 }
 
 }  // namespace sluice::dp

@@ -51,6 +51,10 @@ public:
     TableBuilder& operator=(const TableBuilder&) = delete;
 
     api::BatchResult apply(const api::Batch& b);
+    // Brings the spare FIB copies up to date with the published ones (after
+    // a grace period). Cheap when they are; the builder's thread calls it
+    // when idle. True when both are in sync.
+    bool catch_up();
 
     // --- the running state, for producers that diff against it (the config
     // reload). Builder thread only.
@@ -107,7 +111,6 @@ private:
     bool commit_fibs(Txn& t, std::string* error);
     void undo(Txn& t);
     void publish(Txn& t);
-    void catch_up();
 
     RouteEntry& touch(Txn& t, const net::Prefix& p);
     void add_address(Txn& t, uint16_t port, const net::Prefix& a, int delta);

@@ -89,6 +89,18 @@ public:
     }
     const Map& entries() const { return map_; }
     void reserve(size_t n) { map_.reserve(n); }
+    // After filling an empty map without settle(): counts from scratch,
+    // empty entries dropped.
+    void recount() {
+        per_len_.fill(0);
+        absl::erase_if(map_, [](const auto& kv) { return kv.second.empty(); });
+        for (const auto& [k, e] : map_)
+            if (e.effective() != kNoRoute) ++per_len_[len_of(k)];
+    }
+    void clear() {
+        map_.clear();
+        per_len_.fill(0);
+    }
 
 private:
     static unsigned len_of(const Key& k) {

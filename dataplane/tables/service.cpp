@@ -70,6 +70,15 @@ void TableService::run() {
         Job job;
         {
             std::unique_lock<std::mutex> lk(mu_);
+            // Idle: bring the spare FIB copies up to date first (outside
+            // the lock), so the next batch finds them ready.
+            while (!stop_ && queue_.empty() && !spares_ready_) {
+                lk.unlock();
+                bool ready = builder_.catch_up();
+                lk.lock();
+                spares_ready_ = ready;
+                if (!ready) cv_.wait_for(lk, std::chrono::milliseconds(10));
+            }
             cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
             if (stop_ && queue_.empty()) return;
             job = std::move(queue_.front());
@@ -79,6 +88,7 @@ void TableService::run() {
         job.fn(builder_);
         std::lock_guard<std::mutex> g(mu_);
         running_job_ = false;
+        spares_ready_ = false;
     }
 }
 

@@ -58,6 +58,7 @@ private:
     std::condition_variable cv_;
     std::deque<Job> queue_;
     bool running_job_ = false;
+    bool spares_ready_ = false;  // no job since the spares were caught up
     bool stop_ = false;
     std::thread thread_;
 };

@@ -240,3 +240,33 @@ TEST(TableBuilder, IdempotentRequests) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// The first batch into empty tables takes a faster path (no undo record per
+// entry): its errors must still change nothing, and a later good batch load.
+TEST(TableBuilder, FirstBatchWithDuplicatesIsRefusedWhole) {
+    TableLab lab;
+    api::Batch b;
+    b.addresses.push_back({api::AddressUpdate::Op::add, "p1", pfx("198.18.1.1/24")});
+    uint32_t s = add_set(b, {via("198.18.1.2", "p1")});
+    b.routes.push_back({api::RouteUpdate::Op::set, pfx("198.19.0.0/16"), s});
+    b.routes.push_back({api::RouteUpdate::Op::set, pfx("198.19.1.0/24"), s});
+    b.routes.push_back({api::RouteUpdate::Op::set, pfx("198.19.0.0/16"), s});
+    auto r = lab.apply(b);
+    ASSERT_FALSE(r.applied);
+    EXPECT_EQ(r.errors.at(0).what, "routes[2].prefix");
+    EXPECT_EQ(lab.published->get(), nullptr);
+    EXPECT_TRUE(lab.nbrs.refs.empty()) << "no gateway slot kept";
+    EXPECT_EQ(lab.builder->route_count(), 0u);
+    b.routes.pop_back();
+    r = lab.apply(b);
+    ASSERT_TRUE(r.applied);
+    EXPECT_EQ(lookup(lab.root(), ip("198.19.1.1")).members.at(0), gw_member(1, "198.18.1.2"));
+    EXPECT_EQ(lookup(lab.root(), ip("198.18.1.1")).kind, dp::NhKind::local);
+    EXPECT_EQ(lab.nbrs.refs.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::test
