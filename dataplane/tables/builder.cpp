@@ -597,7 +597,12 @@ void TableBuilder::fib_ops(Txn& t) {
         return;
     }
     t.bulk4 = bulk(t.undo4.size(), routes4_.installed()) || !fib4_.current();
-    t.bulk6 = bulk(t.undo6.size(), routes6_.installed()) || !fib6_.current();
+    // IPv6 is rebuilt too when tombstones (fib6_helpers.hpp) have grown to a
+    // quarter of its entries, or when an undo left the helper state out of
+    // step with the published copy.
+    t.bulk6 = bulk(t.undo6.size(), routes6_.installed()) || !fib6_.current() || rebuild6_next_ ||
+              helpers6_.idle() * 4 > routes6_.installed() + helpers6_.size() + 4096;
+    if (t.bulk6) rebuild6_next_ = false;
     for (const auto& u : t.undo4) {
         uint64_t after = routes4_.value(u.k);
         if (after == u.before) continue;
@@ -679,7 +684,13 @@ void TableBuilder::undo(Txn& t) {
         routes6_.at(it->k) = it->existed ? it->old : RouteEntry{};
         routes6_.settle(it->k, t.settled ? now : it->before);
     }
-    if (t.ops_made) helpers6_.rebuild();
+    if (t.ops_made) {
+        // The helper map is recomputed without the tombstones the published
+        // copy holds: patching that copy later would leave them stale, so
+        // the next IPv6 change rebuilds both copies.
+        helpers6_.rebuild();
+        rebuild6_next_ = true;
+    }
     std::vector<uint32_t> slots;
     for (uint64_t v : t.acquired) registry_.release(v, slots);
     // New next hops held the slots taken for this batch; give them all back.

@@ -140,6 +140,7 @@ private:
     std::shared_ptr<const Nexthops> nexthops_;
     uint64_t generation_ = 0;
     uint32_t mark_ = 0;
+    bool rebuild6_next_ = false;  // after an undo: rebuild the IPv6 copies, do not patch
     size_t static_routes_ = 0;
     BuilderStats stats_;
     mutable std::mutex stats_mu_;

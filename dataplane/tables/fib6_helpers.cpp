@@ -42,39 +42,45 @@ void Fib6Helpers::changed(const Key6& k, uint64_t before, uint64_t after, std::v
         // The chain above k, shortest first, before k itself.
         for (unsigned h = kFirstLevel; h < k.len; h += kStep) {
             Key6 hk = k.masked(uint8_t(h));
-            Helper& e = helpers_[hk];
+            auto [it, fresh] = helpers_.try_emplace(hk);
+            Helper& e = it->second;
             if (e.refs++ > 0) continue;
+            if (!fresh) {
+                --idle_;  // a tombstone: in the FIB already, its value kept current
+                continue;
+            }
             e.value = cover_of(hk);
             if (routes_.value(hk) == kNoRoute) ops.push_back(set_op(hk, e.value));
         }
     }
     if (!vanish) {
         ops.push_back(set_op(k, after));
-    } else if (auto it = helpers_.find(k); it != helpers_.end()) {
-        // A helper stays at k: it answers what k's cover answers now.
+    } else if (k.len < kFirstLevel) {
+        ops.push_back(del_op(k));  // tbl24 only: a delete reserves nothing
+    } else {
+        // Not deleted: a tombstone answering what k's cover answers (see
+        // the header: rte_fib6_delete leaks tbl8 reservations in 22.11).
+        auto [it, fresh] = helpers_.try_emplace(k);
+        if (fresh) ++idle_;
         it->second.value = routes_.cover(k, 0, k.len - 1);
         ops.push_back(set_op(k, it->second.value));
-    } else {
-        ops.push_back(del_op(k));
     }
     update_inside(k, ops);
     if (vanish) {
         count_level_route(k, -1);
-        // The chain above k, longest first, after k.
+        // The chain above k, longest first: idle now, left in place.
         unsigned top = kFirstLevel;
         while (top + kStep < k.len) top += kStep;
         for (int h = int(top); h >= int(kFirstLevel) && unsigned(h) < k.len; h -= int(kStep)) {
-            Key6 hk = k.masked(uint8_t(h));
-            auto it = helpers_.find(hk);
-            if (it == helpers_.end() || --it->second.refs > 0) continue;
-            helpers_.erase(it);
-            if (routes_.value(hk) == kNoRoute) ops.push_back(del_op(hk));
+            auto it = helpers_.find(k.masked(uint8_t(h)));
+            if (it != helpers_.end() && it->second.refs > 0 && --it->second.refs == 0) ++idle_;
         }
     }
 }
 
 void Fib6Helpers::rebuild() {
     helpers_.clear();
+    idle_ = 0;
     level_routes_ = 0;
     std::vector<Key6> keys;
     for (const auto& [k, e] : routes_.entries()) {

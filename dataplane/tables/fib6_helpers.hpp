@@ -14,6 +14,18 @@
 // value at a prefix P changes, the helpers inside P that P covers most
 // closely change with it; a helper inside a longer installed prefix is
 // shielded by it and keeps its value.
+//
+// Nothing longer than /24 is ever deleted from rte_fib6. DPDK 22.11's trie
+// computes a delete's reservation against the table with the prefix still
+// in it, so the counter is never given back (the prefix covers itself, or
+// is its own longest match): every delete of a /25+ prefix leaks its
+// reservation, and churn ends in -ENOSPC with groups free (DPDK later
+// fixed this; grout carries a patch). A prefix that goes - a route, or a
+// helper no route needs any more - stays instead as an idle entry (a
+// tombstone) with its cover's value, kept current like a helper's, and a
+// route that comes back there reuses it without a new reservation.
+// Tombstones go when the table is next rebuilt (rebuild(): a large batch,
+// or too many of them, see idle()).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +57,8 @@ public:
     std::vector<FibOp> full_ops() const;
 
     size_t size() const { return helpers_.size(); }
+    // Entries no installed prefix needs (tombstones): a rebuild drops them.
+    size_t idle() const { return idle_; }
     // Groups rte_fib6 may reserve: one per helper, plus one per installed
     // prefix whose length is a helper level (its own cover is a byte up).
     uint32_t tbl8_needed() const { return uint32_t(helpers_.size()) + level_routes_; }
@@ -65,6 +79,7 @@ private:
 
     const RouteMap6& routes_;
     std::map<Key6, Helper> helpers_;  // ordered by address, so those inside a prefix are one range
+    size_t idle_ = 0;                 // entries with refs == 0
     uint32_t level_routes_ = 0;
 };
 
