@@ -20,16 +20,40 @@ inline void bump(Counter& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 inline uint64_t read(const Counter& c) { return c.load(std::memory_order_relaxed); }
+// For a level (packets held right now) rather than a total.
+inline void lower(Counter& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
 
+// The agent's own accounting (docs/architecture.md, "Counters"). Two
+// identities, exact whenever the data plane is quiet:
+//   punted_in = handled + drops[] (of the agent's block) + pending
+//   every packet the agent built itself = originated + originated_drops[] + originated_pending
+// Punted packets and the agent's own never mix: an ICMP error or a
+// solicitation is not a punted packet's fate.
+struct AgentCounters {
+    Counter punted_in{};             // dequeued from the workers' punt rings
+    Counter handled{};               // punted packets consumed or sent on (a reply in place included)
+    Counter pending{};               // punted packets queued for a neighbor now (a level)
+    Counter originated{};            // packets the agent built and transmitted
+    Counter originated_pending{};    // of those built, queued for a neighbor now (a level)
+    Counter originated_drops[kDropReasonCount]{};  // built (or wanted: no_mbuf) and not sent
+    Counter neighbor_slot_refused{};  // a static neighbor found the table full (no packet involved)
+};
+
+// Every packet a worker takes in ends in exactly one of forwarded (accepted
+// by rte_eth_tx_burst), punted (enqueued on the punt ring) or one drop
+// reason: per worker, sum(rx) = forwarded + punted + sum(drops).
 struct alignas(64) CoreCounters {
     Counter drops[kDropReasonCount]{};
     Counter rx[kMaxPorts]{};         // packets received, per port (workers)
     Counter tx[kMaxPorts]{};         // packets sent, per port
-    Counter forwarded{};             // rewritten and handed to TX on the fast path
-    Counter punted{};                // handed to the agent
+    Counter forwarded{};             // accepted by the TX queue (workers)
+    Counter punted{};                // enqueued on the punt ring (workers)
     Counter polls{};                 // rx polls
     Counter idle_polls{};            // polls that returned nothing
     Counter sleeps{};                // idle back-off sleeps taken
+    AgentCounters agent;             // the agent's block only; zero in the workers'
 
     void drop(DropReason r, uint64_t n = 1) { bump(drops[size_t(r)], n); }
 };

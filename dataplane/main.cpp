@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
         rte_eal_mp_wait_lcore();
         if (stats.joinable()) stats.join();
         dp::telemetry_unregister();
+        dp::quiesce(&rt);
         std::printf("sluice-dp: stopping; final counters:\n%s",
                     dp::render_stats(rt.shared, rt.reloader->version()).c_str());
         uint32_t leaked = dp::teardown_runtime(&rt);

@@ -123,12 +123,16 @@ void request_reload(Runtime* rt) {
     rt->service->post([rl](TableBuilder& b) { rl->reload(b); }, "reload");
 }
 
-uint32_t teardown_runtime(Runtime* rt) {
-    Shared& sh = rt->shared;
+void quiesce(Runtime* rt) {
     // The builder may be waiting on the agent (neighbor requests): serve
     // its mailbox until the builder's thread has finished.
     if (rt->service) rt->service->stop([rt] { rt->agent->serve_mailbox(); });
     if (rt->agent) rt->agent->drain_all();
+}
+
+uint32_t teardown_runtime(Runtime* rt) {
+    Shared& sh = rt->shared;
+    quiesce(rt);
     for (const Port& p : sh.ports.port)
         if (p.open) drivers::close_port(p.info.port_id);
     for (rte_ring* r : sh.punt_rings) rte_ring_free(r);

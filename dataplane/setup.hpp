@@ -41,8 +41,12 @@ void launch(Runtime* rt);
 // SIGHUP: hands a reload of the config file to the builder's thread
 // (several before it starts make one).
 void request_reload(Runtime* rt);
-// Stops the builder's thread (serving the agent's mailbox meanwhile), the
-// ports, and frees everything; returns mbufs not returned to the pool.
+// After the workers have stopped: stops the builder's thread (serving the
+// agent's mailbox meanwhile) and drops what the agent still holds (counted
+// as `shutdown`), so the final counters include it. Idempotent.
+void quiesce(Runtime* rt);
+// Stops the ports and frees everything (quiescing first if not done);
+// returns mbufs not returned to the pool.
 uint32_t teardown_runtime(Runtime* rt);
 
 }  // namespace sluice::dp

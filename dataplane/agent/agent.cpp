@@ -89,12 +89,17 @@ void Agent::run(SignalSource& signals, std::atomic<bool>& stop, const std::funct
     sh_.rcu->unregister_reader(sh_.agent_reader);
 }
 
+// Shutdown: what is still in the rings was punted and now ends as a
+// `shutdown` drop (so punted_in = handled + dropped + pending still holds),
+// and so does every packet waiting for a neighbor.
 void Agent::drain_all() {
     rte_mbuf* m = nullptr;
     for (rte_ring* r : sh_.punt_rings)
-        while (rte_ring_sc_dequeue(r, reinterpret_cast<void**>(&m)) == 0) drop(m, DropReason::shutdown);
-    for (uint32_t s = 0; s < sh_.neighbors->capacity(); ++s)
-        pending_.drain(s, [&](rte_mbuf* p) { drop(p, DropReason::shutdown); });
+        while (rte_ring_sc_dequeue(r, reinterpret_cast<void**>(&m)) == 0) {
+            bump(c_.agent.punted_in);
+            drop(m, DropReason::shutdown);
+        }
+    for (uint32_t s = 0; s < sh_.neighbors->capacity(); ++s) drop_pending(s, DropReason::shutdown);
 }
 
 }  // namespace sluice::dp

@@ -113,6 +113,16 @@ private:
     void send_with_mac(uint16_t port, rte_mbuf* m, uint64_t mac_word);
     rte_mbuf* alloc();
     void drop(rte_mbuf* m, DropReason why);
+    // Accounting (docs/architecture.md, "Counters"): every mbuf the agent
+    // holds is either a punted packet (its punt kind as the worker set it)
+    // or one it built (alloc() marks it kOriginated); drop(), send_on(),
+    // consumed() and the pending queue count each under its own identity.
+    static constexpr Punt kOriginated = Punt::none;  // no worker punts with it
+    static bool originated(const rte_mbuf* m) { return punt_of(m) == kOriginated; }
+    void consumed(rte_mbuf* m);                   // a punted packet fully dealt with, nothing sent
+    void park(uint32_t slot, rte_mbuf* m);        // queue for a neighbor (or drop neighbor_queue_full)
+    void unpark(const rte_mbuf* m);               // taken off a pending queue; its fate follows
+    void drop_pending(uint32_t slot, DropReason why);
     // agent/neighbors.cpp
     uint32_t ensure_slot(const NeighborKey& k);
     void apply(uint32_t slot, uint32_t actions);

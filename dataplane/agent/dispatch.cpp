@@ -25,7 +25,10 @@ void set_len(rte_mbuf* m, size_t len) {
 
 }  // namespace
 
+// Each punted packet counts once here and ends in exactly one of handled,
+// a drop reason or a pending queue (docs/architecture.md, "Counters").
 void Agent::handle(rte_mbuf* m) {
+    bump(c_.agent.punted_in);
     uint32_t kind = uint32_t(punt_of(m));
     PuntHandler h = kind < kPuntKinds ? punt_handlers_[kind] : nullptr;
     if (!h) {
@@ -77,7 +80,7 @@ void Agent::handle_arp(rte_mbuf* m) {
         return;
     }
     if (a->op != 1) {
-        rte_pktmbuf_free(m);  // a reply to us: consumed above
+        consumed(m);  // a reply to us: learned above
         return;
     }
     pkt::ArpPacket r{};
@@ -171,7 +174,7 @@ void Agent::handle_nd(rte_mbuf* m) {
     bool from_unspecified = std::memcmp(src, kUnspecified, 16) == 0;
     if (nd->type == 136) {  // NA: RFC 4861 7.2.5
         if (nd->lladdr) learn(port, nd->target.data(), true, *nd->lladdr, nd->solicited, nd->override_flag, false);
-        rte_pktmbuf_free(m);
+        consumed(m);
         return;
     }
     // NS: RFC 4861 7.2.3

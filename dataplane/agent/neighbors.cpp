@@ -98,7 +98,10 @@ void Agent::apply_neighbor_changes(const std::vector<StaticNeighborOp>& ops,
         // keeps its deadline (docs/config.md, "Reload").
         fsm_ = nbr::Fsm(nbr::Params{uint64_t(n->reachable_ms) * 1000000, uint64_t(n->retrans_ms) * 1000000,
                                     uint64_t(n->gc_ms) * 1000000, n->max_probes});
-        pending_.reshape(n->max_pending, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_queue_full); });
+        pending_.reshape(n->max_pending, [&](rte_mbuf* p) {
+            unpark(p);
+            drop(p, DropReason::neighbor_queue_full);
+        });
     }
     if (i) icmp_bucket_ = nbr::TokenBucket(i->rate_pps, i->burst);
     for (const auto& op : ops) {
@@ -107,7 +110,8 @@ void Agent::apply_neighbor_changes(const std::vector<StaticNeighborOp>& ops,
         if (op.set) {
             uint32_t slot = ensure_slot(k);
             if (slot == kNoNeighbor) {
-                c_.drop(DropReason::neighbor_table_full);
+                // Not a packet: counted apart, so the drop reasons stay packets.
+                bump(c_.agent.neighbor_slot_refused);
                 continue;
             }
             set_static(slot, op.mac);
@@ -127,11 +131,14 @@ void Agent::apply(uint32_t slot, uint32_t a) {
     if (a & nbr::kSendUnicast) solicit(slot, true);
     if (a & nbr::kFlushPending) {
         uint64_t w = mac_word(m.fsm.mac);
-        pending_.drain(slot, [&](rte_mbuf* p) { send_with_mac(port, p, w); });
+        pending_.drain(slot, [&](rte_mbuf* p) {
+            unpark(p);
+            send_with_mac(port, p, w);
+        });
     }
-    if (a & nbr::kDropPending) pending_.drain(slot, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_failed); });
+    if (a & nbr::kDropPending) drop_pending(slot, DropReason::neighbor_failed);
     if ((a & nbr::kDelete) && !m.is_static && m.gateway_refs == 0) {
-        pending_.drain(slot, [&](rte_mbuf* p) { drop(p, DropReason::neighbor_failed); });
+        drop_pending(slot, DropReason::neighbor_failed);
         t.remove(slot, *sh_.rcu);
         m = SlotMeta{};
     }

@@ -79,29 +79,57 @@ int cmd_ports(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+uint64_t sum(const Counter (&cs)[kDropReasonCount]) {
+    uint64_t t = 0;
+    for (const auto& x : cs) t += read(x);
+    return t;
+}
+
+uint64_t sum_rx(const CoreCounters& k) {
+    uint64_t t = 0;
+    for (const auto& x : k.rx) t += read(x);
+    return t;
+}
+
+// Per core. A worker: rx = forwarded + punted + dropped. The agent:
+// punted_in = handled + dropped + pending, and apart from those the packets
+// it built (originated, originated_dropped, originated_pending);
+// docs/architecture.md, "Counters". Exact when the data plane is quiet.
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
     Shared* sh = g_shared.load();
     if (!sh) return -1;
     rte_tel_data_start_dict(d);
     for (size_t i = 0; i < sh->cores.size(); ++i) {
         const CoreCounters& k = *sh->cores[i];
+        const bool agent = i + 1 == sh->cores.size();
         rte_tel_data* c = rte_tel_data_alloc();
         if (!c) return -1;
         rte_tel_data_start_dict(c);
-        uint64_t drops = 0, rx = 0;
-        for (const auto& x : k.drops) drops += read(x);
-        for (const auto& x : k.rx) rx += read(x);
-        rte_tel_data_add_dict_u64(c, "rx", rx);
+        rte_tel_data_add_dict_u64(c, "rx", sum_rx(k));
         rte_tel_data_add_dict_u64(c, "forwarded", read(k.forwarded));
         rte_tel_data_add_dict_u64(c, "punted", read(k.punted));
-        rte_tel_data_add_dict_u64(c, "dropped", drops);
+        rte_tel_data_add_dict_u64(c, "dropped", sum(k.drops));
         rte_tel_data_add_dict_u64(c, "polls", read(k.polls));
         rte_tel_data_add_dict_u64(c, "idle_polls", read(k.idle_polls));
         rte_tel_data_add_dict_u64(c, "sleeps", read(k.sleeps));
+        if (agent) {
+            const AgentCounters& a = k.agent;
+            rte_tel_data_add_dict_u64(c, "punted_in", read(a.punted_in));
+            rte_tel_data_add_dict_u64(c, "handled", read(a.handled));
+            rte_tel_data_add_dict_u64(c, "pending", read(a.pending));
+            rte_tel_data_add_dict_u64(c, "originated", read(a.originated));
+            rte_tel_data_add_dict_u64(c, "originated_dropped", sum(a.originated_drops));
+            rte_tel_data_add_dict_u64(c, "originated_pending", read(a.originated_pending));
+            rte_tel_data_add_dict_u64(c, "neighbor_slot_refused", read(a.neighbor_slot_refused));
+        }
         for (size_t r = 1; r < kDropReasonCount; ++r)
             if (uint64_t v = read(k.drops[r]))
                 rte_tel_data_add_dict_u64(c, ("drop_" + std::string(kDropReasonNames[r])).c_str(), v);
-        std::string name = i + 1 == sh->cores.size() ? "agent" : "worker" + std::to_string(i);
+        if (agent)
+            for (size_t r = 1; r < kDropReasonCount; ++r)
+                if (uint64_t v = read(k.agent.originated_drops[r]))
+                    rte_tel_data_add_dict_u64(c, ("originated_drop_" + std::string(kDropReasonNames[r])).c_str(), v);
+        std::string name = agent ? "agent" : "worker" + std::to_string(i);
         rte_tel_data_add_dict_container(d, name.c_str(), c, 0);
     }
     return 0;
@@ -286,13 +314,29 @@ std::string render_stats(const Shared& sh, uint64_t config_version) {
         std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 "\n", p.spec.name.c_str(), rx, tx);
         out += line;
     }
-    uint64_t fwd = 0, punted = 0;
-    for (const auto& c : sh.cores) {
-        fwd += read(c->forwarded);
-        punted += read(c->punted);
-    }
-    std::snprintf(line, sizeof line, "forwarded %" PRIu64 "  punted %" PRIu64 "\ndrops:\n", fwd, punted);
+    // The identities of docs/architecture.md ("Counters"), one row per core.
+    std::snprintf(line, sizeof line, "%-8s %14s %14s %14s %14s\n", "core", "rx", "forwarded", "punted",
+                  "dropped");
     out += line;
+    for (size_t i = 0; i + 1 < sh.cores.size(); ++i) {
+        const CoreCounters& k = *sh.cores[i];
+        std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
+                      ("worker" + std::to_string(i)).c_str(), sum_rx(k), read(k.forwarded), read(k.punted),
+                      sum(k.drops));
+        out += line;
+    }
+    if (!sh.cores.empty()) {
+        const CoreCounters& k = *sh.cores.back();
+        const AgentCounters& a = k.agent;
+        std::snprintf(line, sizeof line,
+                      "agent    punted_in %" PRIu64 "  handled %" PRIu64 "  dropped %" PRIu64 "  pending %" PRIu64
+                      "\n         originated %" PRIu64 "  originated_dropped %" PRIu64 "  originated_pending %" PRIu64
+                      "\n",
+                      read(a.punted_in), read(a.handled), sum(k.drops), read(a.pending), read(a.originated),
+                      sum(a.originated_drops), read(a.originated_pending));
+        out += line;
+    }
+    out += "drops (received packets, workers and agent):\n";
     bool any = false;
     for (size_t r = 1; r < kDropReasonCount; ++r) {
         if (uint64_t v = sum_drop(sh, r)) {
@@ -302,6 +346,19 @@ std::string render_stats(const Shared& sh, uint64_t config_version) {
         }
     }
     if (!any) out += "  (none)\n";
+    if (!sh.cores.empty()) {
+        const AgentCounters& a = sh.cores.back()->agent;
+        any = false;
+        for (size_t r = 1; r < kDropReasonCount; ++r) {
+            if (uint64_t v = read(a.originated_drops[r])) {
+                if (!any) out += "originated drops (packets the agent built):\n";
+                std::snprintf(line, sizeof line, "  %-26s %12" PRIu64 "\n", std::string(kDropReasonNames[r]).c_str(),
+                              v);
+                out += line;
+                any = true;
+            }
+        }
+    }
     return out;
 }
 

@@ -17,15 +17,49 @@ namespace {
 constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
 }
 
+// Every packet the agent builds comes from here, marked as its own: a
+// reused mbuf still carries the punt kind of its last life.
 rte_mbuf* Agent::alloc() {
     rte_mbuf* m = rte_pktmbuf_alloc(sh_.pool);
-    if (!m) c_.drop(DropReason::no_mbuf);
+    if (!m) {
+        bump(c_.agent.originated_drops[size_t(DropReason::no_mbuf)]);
+        return nullptr;
+    }
+    set_punt(m, kOriginated);
     return m;
 }
 
+// A punted packet's drop is one of the agent's drop reasons (and in
+// /sluice/drops); a packet the agent built is counted apart, so that punted
+// packets add up on their own.
 void Agent::drop(rte_mbuf* m, DropReason why) {
-    c_.drop(why);
+    if (originated(m))
+        bump(c_.agent.originated_drops[size_t(why)]);
+    else
+        c_.drop(why);
     rte_pktmbuf_free(m);
+}
+
+void Agent::consumed(rte_mbuf* m) {
+    bump(c_.agent.handled);
+    rte_pktmbuf_free(m);
+}
+
+void Agent::park(uint32_t slot, rte_mbuf* m) {
+    if (!pending_.push(slot, m)) {
+        drop(m, DropReason::neighbor_queue_full);
+        return;
+    }
+    bump(originated(m) ? c_.agent.originated_pending : c_.agent.pending);
+}
+
+void Agent::unpark(const rte_mbuf* m) { lower(originated(m) ? c_.agent.originated_pending : c_.agent.pending); }
+
+void Agent::drop_pending(uint32_t slot, DropReason why) {
+    pending_.drain(slot, [&](rte_mbuf* p) {
+        unpark(p);
+        drop(p, why);
+    });
 }
 
 void Agent::send_on(uint16_t port, rte_mbuf* m) {
@@ -36,8 +70,11 @@ void Agent::send_on(uint16_t port, rte_mbuf* m) {
 #ifndef NDEBUG
     RTE_VERIFY(tx_checked(m, sh_.pool));
 #endif
+    // The agent's TX queue frees what it accepted: count before handing over.
+    bool own = originated(m);
     if (rte_eth_tx_burst(port, sh_.agent_txq, &m, 1) == 1) {
         bump(c_.tx[port]);
+        bump(own ? c_.agent.originated : c_.agent.handled);
     } else {
         drop(m, DropReason::tx_full);
     }
@@ -102,7 +139,7 @@ void Agent::route_and_send(rte_mbuf* m, bool forwarded) {
     }
     nbr::Entry& e = meta_[slot].fsm;
     uint32_t actions = pending_.size(slot) == 0 ? fsm_.on_first_waiter(e, now_ns()) : fsm_.on_resolve(e, now_ns());
-    if (!pending_.push(slot, m)) drop(m, DropReason::neighbor_queue_full);
+    park(slot, m);
     apply(slot, actions);
 }
 

@@ -96,22 +96,23 @@ template <bool V6>
 // After the FIB answered: local, no route, TTL, ECMP choice, MTU; then, for
 // a gateway (its neighbor slot is in the next hop, no hash lookup), the MAC
 // word and the rewrite right here. On-link destinations wait for the bulk
-// neighbor lookup. Returns 1 if the packet was queued for TX.
+// neighbor lookup. Counts nothing: what TX accepts is counted as forwarded
+// after the TX call (worker.cpp, flush).
 template <bool V6>
-[[gnu::always_inline]] inline uint32_t resolve_nexthop(const View& s, const NeighborTable& nbrs, rte_mbuf* m,
+[[gnu::always_inline]] inline void resolve_nexthop(const View& s, const NeighborTable& nbrs, rte_mbuf* m,
                                                        uint8_t* ip, uint64_t nhv, Scratch& sc,
                                                        BurstResult& r) {
     NhKind kind = nh_kind(nhv);
     if (kind == NhKind::none || kind == NhKind::local) [[unlikely]] {
         punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
-        return 0;
+        return;
     }
     uint8_t* d = ip - kEthHdrLen;
     // RFC 1812 5.3.1 / RFC 8200 3: a packet that would leave with TTL 0 is
     // not forwarded.
     if ((V6 ? ip[7] : ip[8]) <= 1) [[unlikely]] {
         punt(r, m, Punt::ttl);
-        return 0;
+        return;
     }
     uint32_t nh_idx = nh_index(nhv);
     if (kind == NhKind::group) {
@@ -123,21 +124,20 @@ template <bool V6>
     uint32_t l3_len = V6 ? 40u + pkt::load_be16(ip + 4) : pkt::load_be16(ip + 2);
     if (l3_len > nh.mtu) [[unlikely]] {
         punt(r, m, Punt::too_big);
-        return 0;
+        return;
     }
     if (nh.neighbor == kNoNeighbor) {
         uint16_t k = sc.n_fwd++;
         sc.fwd_m[k] = m;
         sc.fwd_port[k] = nh.port;
-        return 0;
+        return;
     }
     uint64_t w = nbrs.word(nh.neighbor);
     if (!(w & kMacValid)) [[unlikely]] {
         punt(r, m, Punt::neighbor);
-        return 0;
+        return;
     }
     send<V6>(s, m, d, w, nh.port, r);
-    return 1;
 }
 
 // Queues a checked packet for its family's bulk lookup.
@@ -224,16 +224,13 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
 
     // 2. One bulk lookup per family, then the next hop; packets to a
     // gateway are rewritten and queued right away.
-    uint32_t sent = 0;
     if (n4) {
         rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
-        for (uint16_t k = 0; k < n4; ++k)
-            sent += resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
+        for (uint16_t k = 0; k < n4; ++k) resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
     }
     if (n6) {
         rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
-        for (uint16_t k = 0; k < n6; ++k)
-            sent += resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
+        for (uint16_t k = 0; k < n6; ++k) resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
     }
 
     // 3. On-link destinations: one bulk neighbor lookup, then the rewrite.
@@ -260,10 +257,8 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
                 send<false>(s, m, d, w, sc.fwd_port[k], r);
             else
                 send<true>(s, m, d, w, sc.fwd_port[k], r);
-            ++sent;
         }
     }
-    bump(c.forwarded, sent);
 }
 
 }  // namespace sluice::dp

@@ -14,6 +14,7 @@
 namespace sluice::dp {
 
 enum class Punt : uint32_t {
+    none = 0,         // not from a worker: a packet the agent built itself
     local = 1,        // ARP, ND, or addressed to one of our addresses
     no_route = 2,     // agent sends ICMP unreachable
     ttl = 3,          // agent sends ICMP time exceeded

@@ -15,8 +15,13 @@ namespace sluice::dp {
 
 namespace {
 
+// Every packet of the burst ends here in exactly one of: forwarded (what
+// the TX queue accepted), punted (what the ring took) or a drop reason
+// (forward_burst's, tx_full, punt_ring_full), so that per worker
+// rx = forwarded + punted + dropped (docs/architecture.md, "Counters").
 void flush(const WorkerSetup& w, BurstResult& r) {
     CoreCounters& c = *w.counters;
+    uint32_t forwarded = 0;
     for (uint16_t i = 0; i < r.n_ports_used; ++i) {
         uint16_t port = r.ports_used[i];
         uint16_t cnt = r.tx_count[port];
@@ -25,11 +30,13 @@ void flush(const WorkerSetup& w, BurstResult& r) {
 #endif
         uint16_t sent = rte_eth_tx_burst(port, uint16_t(w.id), r.tx[port], cnt);
         bump(c.tx[port], sent);
+        forwarded += sent;
         if (sent < cnt) {
             c.drop(DropReason::tx_full, cnt - sent);
             rte_pktmbuf_free_bulk(&r.tx[port][sent], cnt - sent);
         }
     }
+    if (forwarded) bump(c.forwarded, forwarded);
     if (r.n_punt) {
         unsigned q = rte_ring_sp_enqueue_burst(w.punt_ring, reinterpret_cast<void* const*>(r.punt), r.n_punt, nullptr);
         bump(c.punted, q);
