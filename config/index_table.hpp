@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -128,7 +129,7 @@ public:
                 last_ = i;
                 return i;
             }
-            table_.emplace(n_);
+            table_ = std::make_unique<IndexTable>(n_);
             for (uint32_t k = 0; k < i; ++k)
                 if (takes_part_(k)) insert(k);
         }
@@ -150,7 +151,9 @@ private:
     TakesPart takes_part_;
     size_t n_;
     uint32_t last_ = IndexTable::kNone;  // while in order: the last entry asked about
-    std::optional<IndexTable> table_;
+    // A pointer, not std::optional: GCC 12 at -O3 warns (falsely) that an
+    // optional's IndexTable may be used uninitialised (-Wmaybe-uninitialized).
+    std::unique_ptr<IndexTable> table_;
 };
 
 }  // namespace sluice::config

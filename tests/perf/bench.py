@@ -3,9 +3,10 @@
 testpmd io forward, on the same single worker lcore with the same traffic,
 in one run. Writes docs/perf.md and docs/perf.png.
 
-    python3 tests/perf/bench.py            # the whole comparison (~30 min)
-    python3 tests/perf/bench.py --quick    # IPv4/IPv6 x 1k prefixes, no callgrind (~3 min)
+    python3 tests/perf/bench.py            # the whole comparison and the table updates (~35 min)
+    python3 tests/perf/bench.py --quick    # IPv4/IPv6 x 1k prefixes, no callgrind, tables of 10^5 (minutes)
     python3 tests/perf/bench.py --smoke --out /tmp/r.json --no-report   # 1 s per contender
+    python3 tests/perf/bench.py --only tables   # only the table-update step, merged into docs/perf.json
 
 Traffic: two net_null ports (RX hands out mbufs, TX frees them; no packet
 ever leaves the process) plus the LD_PRELOAD shim libsluice_trafficgen.so,
@@ -23,6 +24,11 @@ median of the segment's one-second TX samples after the warm-up.
 Instructions per packet: each contender under `valgrind --tool=callgrind`
 for a fixed time; the forwarding thread's instructions divided by the
 packets the shim wrote, with and without the shim's own share.
+
+Table updates (tests/perf/tables_bench.py): route changes, reloads and a
+full load on 10^6-route tables, timed by bench_tables, and forwarding while
+10 000 route changes a second are applied, by bench_churn; results under
+"tables" in the JSON.
 """
 import argparse
 import json
@@ -33,6 +39,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import tables_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROFILE_HPP = os.path.join(ROOT, "tests/perf/trafficgen/profile.hpp")
@@ -410,8 +418,10 @@ def cpu_model():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="v4,v6 x 1000 prefixes x 1,1000 flows; no callgrind")
-    ap.add_argument("--smoke", action="store_true", help="v4 x 1 prefix x 1 flow, 1 s each, no callgrind/micro")
+    ap.add_argument("--quick", action="store_true",
+                    help="v4,v6 x 1000 prefixes x 1,1000 flows; no callgrind; table updates on 10^5 routes")
+    ap.add_argument("--smoke", action="store_true",
+                    help="v4 x 1 prefix x 1 flow, 1 s each, no callgrind/micro; table updates on 10^4 routes")
     ap.add_argument("--seconds", type=int, default=5, help="measured seconds per profile (default 5)")
     ap.add_argument("--rounds", type=int, default=3, help="runs of every contender, interleaved (default 3)")
     ap.add_argument("--warmup", type=int, default=1, help="seconds skipped at each profile's start (default 1)")
@@ -424,6 +434,9 @@ def main():
     ap.add_argument("--callgrind-seconds", type=int, default=20, help="seconds of traffic under callgrind")
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--no-micro", action="store_true", help="skip the Google Benchmark stages")
+    ap.add_argument("--no-tables", action="store_true", help="skip the table-update step (bench_tables, bench_churn)")
+    ap.add_argument("--only", choices=["tables"],
+                    help="run only this step (with --quick/--smoke: their sizes) and merge its results into --out")
     ap.add_argument("--load-timeout", type=int, default=1500, help="max seconds from start to first traffic")
     ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-perf"), help="release build dir (made if missing)")
@@ -463,6 +476,11 @@ def main():
         subprocess.run([os.path.join(ROOT, "tests/lab/install-deps.sh")], check=True, stdout=subprocess.DEVNULL)
     if not a.no_build:
         ensure_build(a.build, a.dry_run)
+    tables_mode = "smoke" if a.smoke else "quick" if a.quick else "full"
+    command_line = " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])
+    if a.only == "tables":
+        run_tables_only(a, tables_mode, command_line)
+        return
     shim = os.path.join(a.build, "tests/perf/trafficgen/libsluice_trafficgen.so")
     ours_bin = os.path.join(a.build, "dataplane/sluice-dp")
     if not a.dry_run:
@@ -481,7 +499,7 @@ def main():
             "eal_lcores": "0-1 (forwarding on lcore 1)", "cpu": cpu_model(), "cores": os.cpu_count(),
             "v4_scheme": "%s + (i << %d) /%d" % (ip4(v4_scheme()[0]), v4_scheme()[2], v4_scheme()[1]),
             "v6_scheme": "2001:db8:(i>>16):(i&0xffff)::/64", "build": os.path.relpath(a.build, ROOT),
-            "command": " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])}
+            "command": command_line}
     meta["rounds"] = a.rounds
     doc = {"meta": meta, "results": [], "ratios": [], "callgrind": [], "micro": None}
 
@@ -608,11 +626,46 @@ def main():
     if not a.no_micro and not a.dry_run:
         log("micro-benchmarks (bench_stages)")
         doc["micro"] = run_micro(a.build)
+    if not a.no_tables:
+        doc["tables"] = run_tables(a, tables_mode, command_line)
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     save()
     if a.dry_run:
         return
     log(f"wrote {a.out}")
+    write_report(a)
+
+
+def run_tables(a, mode, command_line):
+    log(f"table updates ({mode}): bench_tables, bench_churn")
+    rec = tables_bench.run(a.build, a.workdir, mode, log, dry_run=a.dry_run)
+    rec["command"] = command_line
+    return rec
+
+
+def run_tables_only(a, mode, command_line):
+    """The table step alone, merged into the results file if there is one
+    (its forwarding results and meta stay as they were)."""
+    os.makedirs(a.workdir, exist_ok=True)
+    rec = run_tables(a, mode, command_line)
+    if a.dry_run:
+        return
+    doc = None
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            doc = json.load(f)
+    if doc is None:
+        doc = {"meta": {"command": command_line, "cpu": cpu_model(), "cores": os.cpu_count(),
+                        "build": os.path.relpath(a.build, ROOT)},
+               "results": [], "ratios": [], "callgrind": [], "micro": None}
+    doc["tables"] = rec
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    log(f"wrote {a.out} (table updates merged)")
+    write_report(a)
+
+
+def write_report(a):
     if not a.no_report:
         subprocess.run([sys.executable, os.path.join(ROOT, "tests/perf/report.py"), "--results", a.out,
                         "--markdown", os.path.join(ROOT, "docs/perf.md"), "--plot", os.path.join(ROOT, "docs/perf.png")],

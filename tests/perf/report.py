@@ -244,6 +244,236 @@ def micro_section(data):
     return "\n".join(out)
 
 
+def num(n):
+    """1 000 000: thousands apart by a space, as the docs write them."""
+    return f"{n:,}".replace(",", " ")
+
+
+def msec(x):
+    """bench_tables prints milliseconds to 0.1."""
+    if x is None:
+        return "—"
+    return "< 0.1" if x < 0.05 else f"{x:,.1f}".replace(",", " ")
+
+
+def plural(n, word):
+    return f"{num(n)} {word}" + ("" if n == 1 else "s")
+
+
+FAMILY = {"v4": "IPv4", "v6": "IPv6"}
+
+
+def step_name(s, run):
+    name = s["name"]
+    if name.startswith("change "):
+        return f"batch of {num(int(name.split()[1]))}"
+    if name == "reload changed copy":
+        return "reload of the changed copy"
+    if name == "reload original":
+        return "reload back to the first file"
+    return name
+
+
+def table_runs(t):
+    return [r for r in t.get("runs") or [] if r.get("steps")]
+
+
+def find_step(run, name):
+    return next((s for s in run.get("steps", []) if s["name"] == name), None)
+
+
+def tables_targets(t):
+    """The issue 7 figures, each named with the table it was measured on."""
+    out = []
+    for run in table_runs(t):
+        where = f"{FAMILY[run['family']]} {num(run['routes'])} routes"
+        full = find_step(run, "full load")
+        if full:
+            out.append(f"- Full load, file to published tables, {where}: {full['visible_ms'] / 1000:.2f} s, "
+                       f"peak {num(round(full['peak_rss_mib']))} MiB (target: under 5 s at 10^6 routes)")
+        # Both reloads run right after the full load, so each differs from
+        # the running tables by exactly the copy's changes.
+        rl = find_step(run, "reload changed copy")
+        if rl:
+            out.append(f"- Reload of a file in which {num(rl['changes'])} routes changed, {where}: "
+                       f"{msec(rl['visible_ms'])} ms to publication (target: well under 1 s)")
+    c = (t.get("churn") or {}).get("result")
+    if c:
+        loss = 1 - c["ratio_median"]
+        out.append(f"- Forwarding while {num(round(c['rate_target']))} route changes a second are applied, "
+                   f"IPv4 {num(c['routes'])} routes: {c['ratio_median']:.3f} of the rate without changes, "
+                   + (f"a loss of {100 * loss:.1f}%" if loss > 0 else "no loss") + " (target: under 5%)")
+        out.append(f"- Sampled packets sent to a stale or wrong next hop meanwhile: {num(c['stale'])} stale, "
+                   f"{num(c['wrong'])} wrong of {num(c['samples_checked'])} checked (target: 0)")
+    return "\n".join(out)
+
+
+def tables_run_table(run):
+    head = "| step | changes | FIB writes | time to publication (ms) | time to done (ms) | peak RSS (MiB) |"
+    out = [head, "|---|---|---|---|---|---|"]
+    notes = []
+    for s in run["steps"]:
+        writes = num(s["fib_ops"])
+        if s.get("rebuilt"):
+            writes = "rebuilt" if not s["fib_ops"] else writes + ", rebuilt"
+        out.append(f"| {step_name(s, run)} | {num(s['changes'])} | {writes} | {msec(s['visible_ms'])} | "
+                   f"{msec(s['done_ms'])} | {num(round(s['peak_rss_mib']))} |")
+        if s.get("read_ms") or s.get("diff_ms"):
+            notes.append(f"{step_name(s, run)}: {msec(s['read_ms'])} ms reading and validating the file, "
+                         f"{msec(s['diff_ms'])} ms diffing it against the running tables")
+    if notes:
+        out.append("\nOf the time to publication, " + "; ".join(notes) + ".")
+    rc = run.get("reload_copy")
+    if rc:
+        out.append(f"The changed copy: {num(rc['next_hop_changed'])} routes with another next hop, "
+                   f"{num(rc['deleted'])} deleted, {num(rc['added'])} added.")
+    return "\n".join(out)
+
+
+def churn_section(c):
+    if not c:
+        return "Not run."
+    r = c.get("result")
+    if not r:
+        return f"Failed: {c.get('error', '?')}"
+    out = ["| routes | changes / s | changes applied | Mpps quiet | Mpps with changes | ratio | "
+           "samples checked | stale | wrong |",
+           "|---|---|---|---|---|---|---|---|---|",
+           f"| {num(r['routes'])} | {num(round(r['rate_target']))} | {num(r['changes'])} | {r['mpps_quiet']:.2f} | "
+           f"{r['mpps_churn']:.2f} | {r['ratio_median']:.3f} | {num(r['samples_checked'])} | {num(r['stale'])} | "
+           f"{num(r['wrong'])} |",
+           "",
+           f"The rates are of `forward_burst` alone on one lcore, over 8 192 packets held in memory (no ports; "
+           f"each packet's MAC, TTL and checksum restored after its pass), so they compare with each other, not "
+           f"with the rates above. "
+           f"{plural(r['rounds'], 'round')} of {c.get('seconds', '?')} s without changes then "
+           f"{c.get('seconds', '?')} s with "
+           f"them; the Mpps columns are the medians over rounds, the ratio the median of the per-round ratios. "
+           f"Changes came in {num(r['batches'])} batches of {num(round(r['rate_target'] / 100))} every 10 ms; the "
+           f"slowest call to the table builder took {r['apply_ms_max']:.2f} ms. "
+           f"Sampled packets not forwarded: {num(r['not_forwarded'])}."]
+    if c.get("error"):
+        out.append(f"\nThe run reported: {c['error']}.")
+    return "\n".join(out)
+
+
+def v6_memory_note(t):
+    peaks = []
+    for r in table_runs(t):
+        full = find_step(r, "full load")
+        if r["family"] == "v6" and full:
+            peaks.append((r["routes"], full["peak_rss_mib"]))
+    peaks.sort()
+    out = [f"{num(n)} routes: {num(round(mib))} MiB at the full load's peak" for n, mib in peaks]
+    if len(peaks) > 1 and peaks[-1][0] > peaks[0][0]:
+        (n0, m0), (n1, m1) = peaks[0], peaks[-1]
+        out.append(f"that is {(m1 - m0) * 1024 / (n1 - n0):.1f} KiB per route added between the two")
+    for r in t.get("runs") or []:
+        if r["family"] == "v6" and r.get("skipped"):
+            out.append(f"{num(r['routes'])} routes: not run ({r['skipped']})")
+    return "; ".join(out)
+
+
+TABLES_PROSE = """\
+**What the columns mean.** *Step*: "full load" reads and validates the
+config file with its route file, diffs it against empty tables, builds the
+FIBs and publishes them; "batch of N" is one update batch of N route changes
+(routes drawn at random from the table, each moved to another next-hop set
+of its family; the *changes* column counts the distinct routes) given to the
+table builder, the same path a control-channel update takes; "reload of the
+changed copy" is the real reload path on a copy of the route file in which
+some routes differ (read, validate, diff against the running tables, apply
+the differences as one batch), run right after the full load, so it changes
+exactly the copy's differences; "reload back to the first file" undoes them. *Changes*: route updates in the
+batch (for a reload, what the diff found). *FIB writes*: entries written
+into the copy being published (`rte_fib_add`/`rte_fib6_add` or a delete; for
+IPv6 including the helper prefixes that keep the trie's tbl8 reservations
+small); the other copy gets the same writes afterwards (or is rebuilt too).
+"Rebuilt" means the builder built that copy from its full state instead of
+patching it: the first load, a batch that changes more than 4 096 routes and
+over a quarter of the table, or a copy out of room. *Time to publication*:
+from the start of the step (for a load or reload, from opening the file) to
+the atomic store of the new root; from then on every worker forwards by the
+new tables. *Time to done*: until the other copy has caught up (a grace
+period, then the same writes replayed on it), that is until the builder is
+ready for the next batch without waiting. *Peak RSS*: the process's
+resident-memory high-water mark during the step (`VmHWM`, reset through
+`/proc/self/clear_refs` before each step), so it includes both FIB copies
+and the route state, not only what the step added.
+
+**Two copies of each FIB.** DPDK 22.11's `rte_fib` and `rte_fib6` give a
+reader running during an update no guarantee: deleting a route that empties
+a tbl8 group rewrites the tbl24 entry, zeroes the group and returns it to
+the free pool at once, so a lookup that read the old entry can find zeros
+("no route") or, once the group is reused, another prefix's next hop;
+RCU-deferred reclamation (`rte_fib_rcu_qsbr_add`) only came in DPDK 24.11.
+So sluice never writes into a FIB a worker can see
+(`dataplane/tables/fib.hpp`, `fib_pair.hpp`): it keeps two copies per
+family, patches the unpublished one, publishes it inside a new root with one
+atomic pointer store, and once an RCU grace period has passed (no worker can
+still hold a root with the old copy) replays the same writes on the old
+copy, which becomes the spare. Both copies see the same writes in the same
+order, so they stay equal, and a batch becomes visible all at once. The
+price is twice the FIB memory and every write done twice, the second time
+off the publication path.
+
+**How a stale or wrong next hop would be seen.** `bench_churn` moves 4 096
+probe routes (/24s with nothing more specific inside) from gateway to
+gateway, each gateway with its own MAC, while a worker lcore forwards
+traffic to addresses inside them with the real `forward_burst`. For a sample
+of the forwarded packets (one in 64) the worker records the generation of
+the root it used, the probe route and the gateway the packet went to (read
+back from the destination MAC it wrote). Afterwards every sample is checked
+against the log of changes: its gateway must be the one the route had in
+that generation. A packet sent to a gateway the route had earlier counts as
+stale, to any other (one it never had, or only had later) as wrong. A copy
+that missed a batch, a root published before its FIB was patched, or a
+worker reading a copy while it is being patched all show up this way: with a
+planted bug (the spare copy's catch-up skipped) the check counted 125 624
+stale and 1 016 wrong samples out of 749 386.
+
+**IPv6 memory.** A table drawn over the whole of 2000::/3, as the real
+default-free zone is, is sparse: routes seldom share a trie path beyond
+their first 24 to 32 bits, so each prefix longer than /24 needs tbl8 groups
+of its own, about one per byte level beyond /24 (up to three for a /48, and
+/48s are about half of the table), at 1 KiB each (256 four-byte entries), in
+each of the two copies, with room to grow (a quarter more) reserved at every
+build. Dense tables (many /64s under a few covers, as the forwarding
+benchmark's) need far less per route.
+"""
+
+
+def tables_section(data):
+    t = data.get("tables")
+    if not t:
+        return "Not run (`--no-tables`; `python3 tests/perf/bench.py --only tables` adds it)."
+    if t.get("error"):
+        return "Failed: " + t["error"]
+    out = [f"Route changes on large tables (`bench_tables`) and forwarding while they happen (`bench_churn`), "
+           f"release build, {t.get('mode', '?')} run (`{t.get('command', 'python3 tests/perf/bench.py')}`, "
+           f"{t.get('started', '?')} to {t.get('finished', '?')}). Tables from `tests/perf/route_table.py`: "
+           f"a BGP-like prefix-length mix (IPv4 about 60% /24, IPv6 about 46% /48) over the whole unicast space, "
+           f"{100 * t.get('ecmp_share', 0):.0f}% of routes on two-way ECMP groups, four gateways per family.\n"]
+    tg = tables_targets(t)
+    if tg:
+        out += [tg, ""]
+    for run in t.get("runs") or []:
+        out.append(f"### {FAMILY[run['family']]}, {num(run['routes'])} routes\n")
+        if run.get("skipped"):
+            out.append(f"Not run: {run['skipped']}.\n")
+        elif run.get("error") or not run.get("steps"):
+            out.append(f"Failed: {run.get('error', 'no steps')}\n")
+        else:
+            out += [tables_run_table(run), ""]
+    out += ["### Forwarding while routes change\n", churn_section(t.get("churn")), ""]
+    prose = TABLES_PROSE
+    mem = v6_memory_note(t)
+    if mem:
+        prose = prose.rstrip("\n") + " Measured here: " + mem + ".\n"
+    out.append(prose)
+    return "\n".join(out)
+
+
 METHOD = """\
 ## How it is measured
 
@@ -315,7 +545,8 @@ def page(data, rows, plot_name):
               "## Where the cycles go\n", cycles_section(data), "",
               "## Stages alone (Google Benchmark, `bench_stages`)\n",
               "CPU time per packet (per destination for the lookups, 32 a call), same release build:\n",
-              micro_section(data), "", METHOD]
+              micro_section(data), "",
+              "## Table updates\n", tables_section(data).rstrip("\n"), "", METHOD]
     return "\n".join(parts) + "\n"
 
 
@@ -332,6 +563,9 @@ def plot(rows, path):
 
     fams = sorted({k[0] for k in rows})
     pres = present(rows)
+    if not fams:
+        print("no forwarding results: no plot", file=sys.stderr)
+        return False
     fig, axes = plt.subplots(len(fams), 1, figsize=(11, 3.6 * len(fams)), squeeze=False)
     for ax, fam in zip(axes[:, 0], fams):
         keys = sorted(k for k in rows if k[0] == fam)
@@ -359,14 +593,17 @@ def main():
     ap.add_argument("--results", default=os.path.join(os.path.dirname(os.path.dirname(HERE)), "docs/perf.json"))
     ap.add_argument("--markdown", help="write the page here (default: stdout)")
     ap.add_argument("--plot", help="PNG path for the bar chart")
+    ap.add_argument("--plot-only", action="store_true", help=argparse.SUPPRESS)  # exit 0 only if the plot was written
     a = ap.parse_args()
     data, rows = load(a.results)
     plot_name = None
+    if a.plot_only:
+        sys.exit(0 if plot(rows, a.plot) else 1)
     if a.plot:
         ok = plot(rows, a.plot)
         if ok is None:  # this interpreter lacks matplotlib; Debian's python3 has it
             ok = subprocess.call(["/usr/bin/python3", os.path.abspath(__file__), "--results", a.results,
-                                  "--plot", a.plot, "--markdown", os.devnull]) == 0
+                                  "--plot", a.plot, "--plot-only"]) == 0
         if ok:
             plot_name = os.path.relpath(a.plot, os.path.dirname(os.path.abspath(a.markdown)) if a.markdown else ".")
             print(f"plot written to {a.plot}", file=sys.stderr)
