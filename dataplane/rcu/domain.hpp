@@ -40,9 +40,10 @@ public:
     RcuDomain(const RcuDomain&) = delete;
     RcuDomain& operator=(const RcuDomain&) = delete;
 
-    // Reader side, fixed ids.
-    void register_reader(uint32_t id);     // also marks it online
-    void unregister_reader(uint32_t id);
+    // Reader side, fixed ids (all ids are registered when the domain is
+    // created and start offline).
+    void register_reader(uint32_t id);     // a reader starts: online
+    void unregister_reader(uint32_t id);   // and stops: offline
     void quiescent(uint32_t id);            // once per loop iteration
     void offline(uint32_t id);              // before a long sleep or a blocking wait
     void online(uint32_t id);

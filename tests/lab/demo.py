@@ -82,11 +82,19 @@ class View:
         out.append("")
         out.append(f"{'core':<9}{'rx':>10}{'forwarded':>11}{'punted':>9}{'dropped':>9}"
                    f"{'idle polls':>12}{'sleeps':>10}")
+        agent = None
         for name, w in sorted(workers.items()):
-            if isinstance(w, dict):
+            if name == "agent" and isinstance(w, dict):
+                agent = w
+            elif isinstance(w, dict):
                 out.append(f"{name:<9}{w.get('rx', 0):>10}{w.get('forwarded', 0):>11}"
                            f"{w.get('punted', 0):>9}{w.get('dropped', 0):>9}"
                            f"{fmt_n(w.get('idle_polls', 0)):>12}{fmt_n(w.get('sleeps', 0)):>10}")
+        if agent:
+            # The agent's own identity: punted_in = handled + dropped + pending.
+            out.append(f"agent: punted in {agent.get('punted_in', 0)}, handled {agent.get('handled', 0)}, "
+                       f"dropped {agent.get('dropped', 0)}, pending {agent.get('pending', 0)}; "
+                       f"originated {agent.get('originated', 0)}")
         out.append("")
         nz = {k: v for k, v in drops.items() if v}
         out.append("drops by reason:" + ("" if nz else " (none)"))
