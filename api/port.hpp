@@ -19,6 +19,8 @@
 
 namespace sluice::net {
 
+inline constexpr size_t kMaxPortNameLen = 15;  // [a-z0-9_-]{1,15}: fits an interface name
+
 struct PortSpec {
     std::string name;              // our name, referenced by routes and neighbors
     std::string device;            // DPDK device: "0000:01:00.0", "net_tap0,iface=dp0", ...

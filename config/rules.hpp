@@ -15,7 +15,7 @@ namespace sluice::config::rules {
 inline constexpr size_t kMaxPorts = 32;              // dataplane/counters.hpp kMaxPorts
 inline constexpr size_t kMaxAddressesPerPort = 64;
 inline constexpr size_t kMaxEcmp = 64;
-inline constexpr size_t kMaxNameLen = 15;
+inline constexpr size_t kMaxNameLen = net::kMaxPortNameLen;
 
 struct Range {
     uint64_t min;

@@ -98,7 +98,7 @@ void Agent::handle_arp(rte_mbuf* m) {
 void Agent::handle_local4(rte_mbuf* m) {
     const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr);
-    uint16_t total = uint16_t((ip[2] << 8) | ip[3]);
+    uint16_t total = pkt::load_be16(ip + 2);
     bool ours = ifs.is_ours(net::IpAddr::v4(ip + 16));
     if (!ours) {  // a subnet broadcast: nothing listens here
         drop(m, DropReason::local_unsupported);
@@ -127,7 +127,7 @@ void Agent::handle_local4(rte_mbuf* m) {
 void Agent::handle_local6(rte_mbuf* m) {
     const Interfaces& ifs = *sh_.tables->get()->ifaces;
     uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdr);
-    uint32_t len = 40u + uint32_t((ip[4] << 8) | ip[5]);
+    uint32_t len = 40u + pkt::load_be16(ip + 4);
     const uint8_t* dst = ip + 24;
     bool multicast = dst[0] == 0xff;
     bool ours = ifs.is_ours(net::IpAddr::v6(dst));

@@ -8,7 +8,7 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
-#include "config/rules.hpp"
+#include "api/port.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/callback_gate.hpp"
 #include "dataplane/reload/reloader.hpp"
@@ -167,7 +167,7 @@ constexpr std::string_view kLongestSummaryJson =
     R"("v6_incomplete":4294967295,"v6_reachable":4294967295,"v6_stale":4294967295,)"
     R"("v6_probe":4294967295,"v6_failed":4294967295,"v6_static":4294967295}})";
 constexpr uint32_t kNeighborSummaryKeys = 5 + 2 * uint32_t(nbr::kStateCount);
-static_assert(kLongestPort.size() == config::rules::kMaxNameLen, "longest port name in the budget");
+static_assert(kLongestPort.size() == net::kMaxPortNameLen, "longest port name in the budget");
 static_assert(kLongestSummaryJson.size() + kNeighborPageRows * kLongestEntryJson.size() <= kTelemetryOutputBytes,
               "a page of neighbors must fit DPDK's telemetry output buffer");
 static_assert(kNeighborSummaryKeys + kNeighborPageRows <= RTE_TEL_MAX_DICT_ENTRIES);
