@@ -8,6 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 ./tests/lab/install-deps.sh
-./tests/lab/hugepages.sh || true   # not required: the demo runs --no-huge
-./tests/lab/build.sh build
+# No hugepages.sh: the lab runs --no-huge, and a reservation would outlive the
+# demo (and, run in a chroot such as fresh-root.sh, land on the host).
+# Only the binary: the unit tests and benchmarks are not needed to run the lab
+# (tests/run_all.sh builds the rest into the same build/).
+./tests/lab/build.sh build dataplane/sluice-dp
+# Debian's python3, looked up only now that install-deps.sh has installed it
+# (and its pytest/scapy/yaml): a minimal Debian 12 has none beforehand.
 exec /usr/bin/python3 tests/lab/demo.py "$@"

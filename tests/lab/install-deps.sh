@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config git
   libdpdk-dev dpdk dpdk-dev dpdk-doc libibverbs-dev
-  libtbb-dev libyaml-cpp-dev nlohmann-json3-dev
+  libtbb-dev libyaml-cpp-dev nlohmann-json3-dev libabsl-dev
   # unit tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev valgrind python3-matplotlib
   # functional tests, demo
