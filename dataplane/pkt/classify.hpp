@@ -47,9 +47,11 @@ inline constexpr Verdict drop_as(dp::DropReason why) { return {Action::drop, why
 
 // A single-segment frame the fast path (fast_path.hpp) vouches for.
 [[gnu::always_inline]] inline FastPath fast_path(const RxFrame& f, uint64_t port_mac) {
-    if (f.pkt_len != f.len) [[unlikely]]
-        return FastPath::slow;
-    return fast_path(f.data, f.len, port_mac, f.ol_flags);
+    // A chained mbuf is given length 0, which fast_path's first length test
+    // sends to the slow path: a conditional move instead of a second branch
+    // (one instruction per packet less under callgrind, docs/perf.md).
+    uint32_t len = f.pkt_len == f.len ? f.len : 0;
+    return fast_path(f.data, len, port_mac, f.ol_flags);
 }
 
 // The full checks in RFC order, for everything the fast path does not vouch

@@ -731,6 +731,7 @@ void TableBuilder::publish(Txn& t) {
     root->routes4 = uint32_t(routes4_.installed());
     root->routes6 = uint32_t(routes6_.installed());
     root->helpers6 = uint32_t(helpers6_.size());
+    root->seal();
     out_.publish(std::move(root));
     t.res.applied = true;
     t.res.generation = generation_;

@@ -33,6 +33,23 @@ struct Root {
     // What the tables hold, for telemetry.
     uint32_t routes4 = 0, routes6 = 0;  // FIB entries from routes and addresses
     uint32_t helpers6 = 0;              // IPv6 covering prefixes added for tbl8 sizing (tables/fib6_helpers.hpp)
+
+    // The raw pointers a worker's burst reads, taken from the tables above
+    // once, when the root is sealed before publication: a burst copies six
+    // words instead of chasing each shared_ptr and vector (worker/forward.cpp).
+    struct Hot {
+        const Interface* ifaces = nullptr;  // indexed by port id, kMaxPorts of them
+        const NextHop* nh = nullptr;
+        const EcmpGroup* groups = nullptr;
+        const uint32_t* members = nullptr;
+        Fib4::Raw* fib4 = nullptr;
+        Fib6::Raw* fib6 = nullptr;
+    } hot;
+    // Fills `hot`; the table builder calls it last, before publishing.
+    void seal() {
+        hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
+               nexthops->members.data(), fib4->raw(), fib6->raw()};
+    }
 };
 
 // Slow-path routing of one IP packet (agent): FIB lookup by destination,

@@ -64,9 +64,8 @@ int worker_main(void* arg) {
         // One root per loop: tables and settings stay consistent until the
         // quiescent report below.
         const Root* root = w.tables->get();
-        uint16_t burst = root->workers->burst < kMaxBurst ? root->workers->burst : kMaxBurst;
-        // A copy: the root may be gone after the quiescent report below.
-        const api::IdleBackoff idle = root->workers->idle;
+        const api::WorkerSettings& ws = *root->workers;
+        uint16_t burst = ws.burst < kMaxBurst ? ws.burst : kMaxBurst;
         uint32_t got = 0;
         for (const RxQueueRef& q : w.rx) {
             uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, burst);
@@ -77,12 +76,17 @@ int worker_main(void* arg) {
             forward_burst(*root, *w.neighbors, pkts, n, *res, c);
             flush(w, *res);
         }
-        w.rcu->quiescent(w.id);
-        bump(c.polls);
         if (got) {
+            w.rcu->quiescent(w.id);
+            bump(c.polls);
             empty_polls = 0;
             continue;
         }
+        // A copy taken before the quiescent report (the root may be gone
+        // after it), and only on an empty poll: the busy loop never pays it.
+        const api::IdleBackoff idle = ws.idle;
+        w.rcu->quiescent(w.id);
+        bump(c.polls);
         bump(c.idle_polls);
         // Idle back-off (as l3fwd-power / VPP adaptive mode): pause after a
         // run of empty polls, sleep after a longer one. Off on dedicated
