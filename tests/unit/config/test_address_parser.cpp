@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <regex>
 #include <random>
 #include <string>
 #include <vector>
@@ -44,14 +45,12 @@ std::optional<Prefix> reference_prefix(std::string_view text) {
     if (slash == std::string_view::npos) return std::nullopt;
     auto addr = reference_ip(text.substr(0, slash));
     if (!addr) return std::nullopt;
-    std::string_view len = text.substr(slash + 1);
-    if (len.empty() || len.size() > 3) return std::nullopt;
-    if (len.size() > 1 && len[0] == '0') return std::nullopt;
-    unsigned v = 0;
-    for (char c : len) {
-        if (c < '0' || c > '9') return std::nullopt;
-        v = v * 10 + unsigned(c - '0');
-    }
+    // The length by a different route than the parser's digit loop: a
+    // regular expression for the accepted spelling, then std::stoul.
+    static const std::regex kLen("0|[1-9][0-9]{0,2}");
+    std::string len(text.substr(slash + 1));
+    if (!std::regex_match(len, kLen)) return std::nullopt;
+    unsigned long v = std::stoul(len);
     if (v > max_len(*addr)) return std::nullopt;
     return Prefix{*addr, uint8_t(v)};
 }
