@@ -8,6 +8,7 @@
 #include <rte_ring.h>
 
 #include "dataplane/signals.hpp"
+#include "dataplane/sleep.hpp"
 
 namespace sluice::dp {
 
@@ -82,7 +83,7 @@ void Agent::run(SignalSource& signals, std::atomic<bool>& stop, const std::funct
         // for the agent's sleep.
         if (work == 0) {
             sh_.rcu->offline(sh_.agent_reader);
-            rte_delay_us_sleep(50);
+            sleep_us(50);
             sh_.rcu->online(sh_.agent_reader);
         }
     }

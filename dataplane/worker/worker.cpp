@@ -8,6 +8,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "dataplane/sleep.hpp"
 #include "dataplane/tx_contract.hpp"
 #include "dataplane/worker/forward.hpp"
 
@@ -95,7 +96,7 @@ int worker_main(void* arg) {
         ++empty_polls;
         if (empty_polls >= idle.sleep_after) {
             w.rcu->offline(w.id);
-            rte_delay_us_sleep(idle.sleep_us);
+            sleep_us(idle.sleep_us);
             w.rcu->online(w.id);
             bump(c.sleeps);
         } else if (empty_polls >= idle.pause_after) {
