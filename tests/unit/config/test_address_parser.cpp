@@ -6,8 +6,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <optional>
-#include <regex>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,12 +46,15 @@ std::optional<Prefix> reference_prefix(std::string_view text) {
     if (slash == std::string_view::npos) return std::nullopt;
     auto addr = reference_ip(text.substr(0, slash));
     if (!addr) return std::nullopt;
-    // The length by a different route than the parser's digit loop: a
-    // regular expression for the accepted spelling, then std::stoul.
-    static const std::regex kLen("0|[1-9][0-9]{0,2}");
+    // The length by a different route than the parser's digit loop: digits
+    // only, std::stoul, and the canonical spelling (no leading zero) by
+    // printing the value back.
     std::string len(text.substr(slash + 1));
-    if (!std::regex_match(len, kLen)) return std::nullopt;
+    if (len.empty() || len.size() > 3 ||
+        !std::all_of(len.begin(), len.end(), [](unsigned char ch) { return ch >= '0' && ch <= '9'; }))
+        return std::nullopt;
     unsigned long v = std::stoul(len);
+    if (std::to_string(v) != len) return std::nullopt;
     if (v > max_len(*addr)) return std::nullopt;
     return Prefix{*addr, uint8_t(v)};
 }
