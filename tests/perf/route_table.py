@@ -48,8 +48,12 @@ V6_MIX = {48: 460, 32: 140, 44: 80, 40: 65, 36: 40, 29: 35, 46: 25, 47: 20, 45: 
 # Unicast space to draw from, and ranges no route may overlap (special-use,
 # RFC 6890, and the ranges the functional tests and benchmarks use).
 V4_SPACE = (1 << 24, 224 << 24)  # 1.0.0.0 .. 223.255.255.255 (224/3 excluded)
-V4_EXCLUDED = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-               "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3"]
+# The IPv4 special-purpose ranges come from the standard library's copy of
+# the IANA registry (the same table behind ipaddress's is_private/is_global)
+# rather than a hand-written list, plus shared address space (RFC 6598) and
+# 224/3; the test ranges (198.18.0.0/15) are among them.
+V4_EXCLUDED = [str(n) for n in ipaddress._IPv4Constants._private_networks] + [
+    str(ipaddress._IPv4Constants._public_network), "224.0.0.0/3"]
 V6_SPACE = (1 << 125, 2 << 125)  # 2000::/3
 V6_EXCLUDED = ["2001:db8::/32"]
 
@@ -101,18 +105,24 @@ class Family:
         self.space = V4_SPACE if name == "v4" else V6_SPACE
         self.excluded = [ipaddress.ip_network(x) for x in (V4_EXCLUDED if name == "v4" else V6_EXCLUDED)]
         self.excluded = [(int(x.network_address), x.prefixlen) for x in self.excluded]
-        # Every IPv4 exclusion is /16 or shorter: a prefix of /16 or longer
-        # overlaps one exactly when its /16 lies in it.
+        # A prefix of /16 or longer overlaps an exclusion of /16 or shorter
+        # exactly when its /16 lies in it (a set lookup); the few longer
+        # exclusions (/24 and beyond) are compared one by one.
         self.bad16 = set()
+        self.long = [(e, m) for e, m in self.excluded if m > 16] if self.bits == 32 else []
         if self.bits == 32:
             for net, ln in self.excluded:
-                for k in range(1 << (16 - ln)):
-                    self.bad16.add((net >> 16) + k)
+                if ln <= 16:
+                    for k in range(1 << (16 - ln)):
+                        self.bad16.add((net >> 16) + k)
 
     def overlaps_excluded(self, net, ln):
         if self.bits == 32 and ln >= 16:
-            return (net >> 16) in self.bad16
-        for e, m in self.excluded:
+            return (net >> 16) in self.bad16 or self._overlaps(net, ln, self.long)
+        return self._overlaps(net, ln, self.excluded)
+
+    def _overlaps(self, net, ln, excluded):
+        for e, m in excluded:
             shift = self.bits - min(ln, m)
             if (net >> shift) == (e >> shift):
                 return True
