@@ -167,6 +167,9 @@ inline void gather6(Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
 void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n, BurstResult& r,
                    CoreCounters& c) {
     const View s = root.hot;
+#ifndef NDEBUG
+    RTE_VERIFY(s.ifaces && s.fib4 && s.fib6);  // published roots are sealed (Root::seal)
+#endif
     Scratch& sc = r.scratch;
     uint16_t n4 = 0, n6 = 0;
     sc.n_fwd = 0;

@@ -77,17 +77,14 @@ int worker_main(void* arg) {
             forward_burst(*root, *w.neighbors, pkts, n, *res, c);
             flush(w, *res);
         }
-        if (got) {
-            w.rcu->quiescent(w.id);
-            bump(c.polls);
-            empty_polls = 0;
-            continue;
-        }
-        // A copy taken before the quiescent report (the root may be gone
-        // after it), and only on an empty poll: the busy loop never pays it.
+        // A copy: the root may be gone after the quiescent report below.
         const api::IdleBackoff idle = ws.idle;
         w.rcu->quiescent(w.id);
         bump(c.polls);
+        if (got) {
+            empty_polls = 0;
+            continue;
+        }
         bump(c.idle_polls);
         // Idle back-off (as l3fwd-power / VPP adaptive mode): pause after a
         // run of empty polls, sleep after a longer one. Off on dedicated
