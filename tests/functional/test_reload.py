@@ -12,6 +12,8 @@ import lab
 
 SERVICE4 = "198.19.0.1"
 SERVICE6 = "2001:db8:99::1"
+# Pings per flood: at 10 ms, about 10 s, so the floods span the reload.
+FLOOD = 1000
 ROUTES_V1 = [
     {"prefix": "198.19.0.0/24", "via": "198.18.2.2"},
     {"prefix": "2001:db8:99::/64", "via": "2001:db8:2::2"},
@@ -77,16 +79,18 @@ def test_reload_moves_route_without_loss(router3):
 
     with tempfile.TemporaryDirectory(prefix=f"{lab.RUN_PREFIX}-www-") as d:
         www = Path(d)
-        want = lab.make_blob(www / "stream.bin", 2 * 1024 * 1024, seed=3)
+        want = lab.make_blob(www / "stream.bin", 6 * 1024 * 1024, seed=3)
         server = lab.start_http_server(b, b.v4, 8090, www)
         out = www / "got.bin"
         # A TCP stream to b whose route does not change but whose FIB snapshot does;
-        # rate-limited so that it spans the reload (about 5 s).
+        # rate-limited so that it spans the reload (about 15 s: a slow CI machine
+        # took several seconds to get the floods going, and a 5 s stream had
+        # ended by then).
         curl = a.ns.popen(["curl", "-sS", "--fail", "--max-time", "60", "--limit-rate", "400k",
                            "-o", str(out), f"http://{b.v4}:8090/stream.bin"])
         c_rx0 = c.ns.link_stats(c.ifname)["rx_packets"]
-        p4 = _ping_proc(a, SERVICE4, 500, 0.01)
-        p6 = _ping_proc(a, SERVICE6, 500, 0.01)
+        p4 = _ping_proc(a, SERVICE4, FLOOD, 0.01)
+        p6 = _ping_proc(a, SERVICE6, FLOOD, 0.01)
 
         # Reload once the traffic is under way: both floods answered by b
         # and the stream delivering data.
@@ -120,8 +124,8 @@ def test_reload_moves_route_without_loss(router3):
     assert str(r.config_path) in reload_line, reload_line
     assert all(under_load.values()), \
         f"traffic had finished before the reload was applied: running {under_load}" + r.describe()
-    assert sent4 == 500 and recv4 == 500, f"IPv4 ping lost {sent4 - recv4}:\n{out4}" + r.describe()
-    assert sent6 == 500 and recv6 == 500, f"IPv6 ping lost {sent6 - recv6}:\n{out6}" + r.describe()
+    assert sent4 == FLOOD and recv4 == FLOOD, f"IPv4 ping lost {sent4 - recv4}:\n{out4}" + r.describe()
+    assert sent6 == FLOOD and recv6 == FLOOD, f"IPv6 ping lost {sent6 - recv6}:\n{out6}" + r.describe()
     assert curl_rc == 0 and got == want, \
         f"TCP stream across reload: curl rc={curl_rc} (None: still running after 60 s) " \
         f"{curl.output()} sha256 {got}" + r.describe()
