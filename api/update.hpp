@@ -8,7 +8,8 @@
 //
 // Order inside a Batch does not matter: the data plane applies settings,
 // address deletions, address additions, route deletions, route additions
-// and replacements, then neighbors, and validates the result as a whole.
+// and replacements, then neighbors, then VIPs, and validates the result as
+// a whole.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "api/lb.hpp"
 #include "api/net.hpp"
 #include "api/settings.hpp"
 
@@ -62,13 +64,16 @@ struct Batch {
     std::optional<WorkerSettings> workers;
     std::optional<NeighborSettings> neighbor;
     std::optional<IcmpSettings> icmp;
+    std::vector<VipUpdate> vips;
+    std::optional<LbSettings> lb;
 
     bool empty() const {
-        return routes.empty() && addresses.empty() && neighbors.empty() && !workers && !neighbor && !icmp;
+        return routes.empty() && addresses.empty() && neighbors.empty() && !workers && !neighbor && !icmp &&
+               vips.empty() && !lb;
     }
     size_t size() const {
-        return routes.size() + addresses.size() + neighbors.size() + (workers ? 1 : 0) + (neighbor ? 1 : 0) +
-               (icmp ? 1 : 0);
+        return routes.size() + addresses.size() + neighbors.size() + vips.size() + (workers ? 1 : 0) +
+               (neighbor ? 1 : 0) + (icmp ? 1 : 0) + (lb ? 1 : 0);
     }
 };
 

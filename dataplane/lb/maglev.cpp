@@ -1,0 +1,3 @@
+#include "dataplane/lb/maglev.hpp"
+
+namespace sluice::lb {}  // namespace sluice::lb

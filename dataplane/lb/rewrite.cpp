@@ -1,0 +1,3 @@
+#include "dataplane/lb/rewrite.hpp"
+
+namespace sluice::lb {}  // namespace sluice::lb

@@ -1,0 +1,89 @@
+// The load balancer's packet rewrites, as pure functions over byte buffers
+// (no mbuf, no DPDK), in the style of dataplane/pkt: encapsulation headers
+// (IPIP, GUE), NAT with incremental checksums, and the inner flow of an ICMP
+// error about a VIP flow. tests/unit/lb/test_rewrite.cpp checks each one
+// byte for byte against packets built by scapy (tests/unit/lb/fixtures/).
+//
+// Conventions: `ip` points at an IP header; `avail` is the bytes from there
+// to the end of the frame; addresses and ports are in network order as they
+// sit in the packet (IPv4 addresses as 4 bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "dataplane/lb/flow_table.hpp"
+
+namespace sluice::lb {
+
+inline constexpr uint32_t kIpv4OuterLen = 20;
+inline constexpr uint32_t kIpv6OuterLen = 40;
+inline constexpr uint32_t kUdpLen = 8;
+inline constexpr uint8_t kOuterTtl = 64;
+
+// Bytes an encapsulation adds in front of the inner IP packet.
+constexpr uint32_t encap_overhead(bool outer_v6, bool gue) {
+    return (outer_v6 ? kIpv6OuterLen : kIpv4OuterLen) + (gue ? kUdpLen : 0);
+}
+
+// The outer source: `prefix` (len bits kept) with the host bits taken from
+// `hash` (low bits of the address), so that a receiver hashing the outer
+// header (RSS) spreads the flows; a /32 or /128 gives the prefix itself.
+void encap_source(const uint8_t* prefix, uint8_t len, bool v6, uint32_t hash, uint8_t* out);
+
+// GUE's outer UDP source port: from the flow hash, within 32768..65535
+// (the ephemeral range, so a receiver's RSS over the UDP ports spreads flows).
+uint16_t gue_source_port(uint32_t hash);
+
+struct Outer {
+    bool v6 = false;
+    uint8_t src[16]{};
+    uint8_t dst[16]{};
+};
+
+// Writes the outer headers at `out`; the inner IP packet (inner_len bytes,
+// IPv4 or IPv6 by its version nibble) starts right after them, i.e. at
+// out + encap_overhead(o.v6, gue), and must already be there (the caller
+// prepends room and leaves the inner in place). Returns the bytes written.
+//
+// IPIP: IPv4 outer (RFC 2003): protocol 4 for an IPv4 inner, 41 for IPv6;
+// TOS copied from the inner; DF copied from an IPv4 inner (RFC 2003 3.1),
+// set for an IPv6 inner; ID 0; TTL kOuterTtl; header checksum. IPv6 outer
+// (RFC 2473): next header 41 or 4, traffic class copied, flow label from
+// the inner's hash (given), hop limit kOuterTtl.
+// GUE variant 1 (draft-ietf-intarea-gue 4.): outer IP with protocol /
+// next header 17, UDP (sport, dport) and the inner IP packet directly; the
+// UDP checksum is 0 over IPv4 (RFC 768) and computed over IPv6 (RFC 8200
+// 8.1: a zero checksum is only allowed by RFC 6935 tunnels that opt in).
+uint32_t write_ipip(uint8_t* out, const Outer& o, uint32_t inner_len, uint32_t flow_label);
+uint32_t write_gue(uint8_t* out, const Outer& o, uint32_t inner_len, uint16_t sport, uint16_t dport,
+                   uint32_t flow_label);
+
+// NAT in place, checksums updated incrementally (RFC 1624, eqn. 3): the IP
+// header checksum (IPv4), and the TCP or UDP checksum over the pseudo-header
+// (an IPv4 UDP checksum of 0 stays 0, RFC 768). port 0: the port is kept.
+// A non-first fragment carries no L4 header: only the address changes (and
+// the L4 checksum in the first fragment covers the whole datagram, so the
+// first fragment's update is the right one). False when the packet is too
+// short to hold what would be rewritten (nothing is changed then).
+bool nat_set_dst(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port);
+bool nat_set_src(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port);
+
+// An ICMP error about a VIP flow: ICMPv4 destination unreachable /
+// fragmentation needed (type 3 code 4) or ICMPv6 packet too big (type 2),
+// sent to the VIP by a router between the backend and the client. It quotes
+// a packet that went VIP -> client; the flow it belongs to is the client's
+// (client -> VIP), which this returns (ports 0 when the quote is too short to
+// hold them, proto from the quote). Nothing for anything else, or a quote
+// that does not parse.
+std::optional<FlowKey> icmp_error_inner_flow(const uint8_t* ip, uint32_t avail);
+
+// NAT mode: the same ICMP error, delivered to the backend: the outer
+// destination becomes the backend, and the quoted packet's source (the VIP
+// and its port) becomes the backend's address and port, so the backend's
+// stack matches it to its socket; ICMP checksum (and ICMPv6 pseudo-header)
+// and the quote's IPv4 header checksum updated. False when it does not parse.
+bool nat_icmp_error_to_backend(uint8_t* ip, uint32_t avail, const uint8_t* backend_addr, uint16_t backend_port);
+
+}  // namespace sluice::lb
