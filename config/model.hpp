@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/lb.hpp"
 #include "api/net.hpp"
 #include "api/port.hpp"
 #include "api/settings.hpp"
@@ -61,6 +62,17 @@ struct StaticNeighbor {
     SourceMark mark;
 };
 
+// A `vips:` item (api/lb.hpp; docs/config.md, "vips[]").
+struct VipConfig : api::Vip {
+    SourceMark mark;
+    // gue_port was written: only gue has one (a Config built in code is
+    // checked by value: a gue_port other than the default).
+    bool gue_port_set = false;
+};
+
+// The `lb:` section.
+using LbConfig = api::LbSettings;
+
 struct Config {
     std::string source;            // file path (or "<string>") it was read from
     uint32_t mbufs = 16383;        // mbufs in the pool (per socket)
@@ -72,6 +84,8 @@ struct Config {
     std::vector<Route> routes;         // the YAML's, then each route file's in order
     std::vector<std::string> route_files;  // resolved paths (config/route_file.hpp)
     std::vector<StaticNeighbor> neighbors;
+    LbConfig lb;
+    std::vector<VipConfig> vips;
 };
 
 }  // namespace sluice::config

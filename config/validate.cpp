@@ -55,11 +55,6 @@ bool valid_port_name(const std::string& n) {
 
 std::string at_line(const SourceMark& m) { return m.line > 0 ? ", line " + std::to_string(m.line) : std::string(); }
 
-// Usable interface address: valid length, unicast, not link-local.
-bool usable_interface_address(const Prefix& a) {
-    return a.len >= 1 && a.len <= max_len(a.addr) && non_unicast_reason(a.addr).empty() && !is_link_local6(a.addr) &&
-           v4_edge(a, a.addr).empty();
-}
 
 struct Connected {
     size_t port;
@@ -78,6 +73,7 @@ public:
         ports();
         routes();
         neighbors();
+        rules::validate_lb(cfg_, errs_);
         return std::move(errs_);
     }
 
@@ -526,6 +522,11 @@ private:
 }  // namespace
 
 namespace rules {
+
+bool usable_interface_address(const Prefix& a) {
+    return a.len >= 1 && a.len <= max_len(a.addr) && non_unicast_reason(a.addr).empty() && !is_link_local6(a.addr) &&
+           v4_edge(a, a.addr).empty();
+}
 
 std::string connected_port_for(const Config& cfg, const IpAddr& a) {
     if (is_link_local6(a)) return {};

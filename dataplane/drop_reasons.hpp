@@ -49,6 +49,15 @@ namespace sluice::dp {
     X(tx_full, "TX queue full")                                                             \
     X(no_mbuf, "mbuf pool empty when building a reply")                                     \
     X(port_down, "egress port stopped or unknown")                                          \
+    X(lb_no_vip_port, "to a VIP address, but no VIP serves its protocol and port")           \
+    X(lb_l4_truncated, "to a VIP, L4 header shorter than TCP's 20 or UDP's 8 bytes")          \
+    X(lb_fragment, "non-first fragment to a VIP address with no single VIP for its protocol") \
+    X(lb_no_backend, "VIP has no backend up (all down, draining or weight 0)")                \
+    X(lb_backend_down, "tracked flow's backend down and the VIP's on_backend_down is drop")   \
+    X(lb_backend_unreachable, "no route to the chosen backend (or L2 DSR backend not on-link)") \
+    X(lb_too_big, "too big after encapsulation, IPv4 without DF (ICMP sent when DF or IPv6)") \
+    X(lb_icmp_unsupported, "ICMP to a VIP that is neither echo nor a too-big error about a VIP flow") \
+    X(lb_no_headroom, "no mbuf headroom for the encapsulation headers")                       \
     X(shutdown, "in flight at shutdown")
 
 enum class DropReason : uint8_t {

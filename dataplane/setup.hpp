@@ -12,6 +12,7 @@
 #include "config/model.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/neighbor_service.hpp"
+#include "dataplane/lb/lb_worker.hpp"
 #include "dataplane/reload/reloader.hpp"
 #include "dataplane/shared.hpp"
 #include "dataplane/tables/builder.hpp"
@@ -28,6 +29,7 @@ struct Runtime {
     std::unique_ptr<TableService> service;   // the builder's thread
     std::unique_ptr<ConfigReloader> reloader;
     std::vector<std::unique_ptr<WorkerSetup>> workers;
+    std::vector<std::unique_ptr<LbWorker>> lb_workers;  // one per worker, same order
     std::vector<unsigned> worker_lcores;
     uint32_t pool_size = 0;
 };

@@ -39,6 +39,9 @@ Agent::Agent(Shared& sh, const api::NeighborSettings& nbr, const api::IcmpSettin
     on_punt(Punt::ttl, &Agent::icmp_error);
     on_punt(Punt::too_big, &Agent::icmp_error);
     on_punt(Punt::neighbor, &Agent::forward_resolved);
+    on_punt(Punt::vip_echo, &Agent::handle_vip_echo);
+    on_punt(Punt::lb_too_big, &Agent::icmp_error);
+    on_punt(Punt::lb_neighbor, &Agent::lb_resolve);
 }
 
 Agent::~Agent() = default;

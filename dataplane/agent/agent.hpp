@@ -106,8 +106,14 @@ private:
     // subject to RFC 1812 4.3.2.7 / RFC 4443 2.4(e) and the rate limit.
     void icmp_send(const rte_mbuf* m, bool v6, uint8_t type, uint8_t code, uint32_t rest);
     uint16_t egress_mtu(const rte_mbuf* m);
+    // agent/lb_punts.cpp: the load balancer's punts
+    void handle_vip_echo(rte_mbuf* m);
+    void lb_resolve(rte_mbuf* m);
     // agent/tx.cpp
     void route_and_send(rte_mbuf* m, bool forwarded);
+    // Sends m on `port` to the neighbor in `slot` (a valid slot), or parks
+    // it there until the neighbor resolves.
+    void deliver(rte_mbuf* m, uint16_t port, uint32_t slot);
     void forward_resolved(rte_mbuf* m) { route_and_send(m, true); }
     void send_on(uint16_t port, rte_mbuf* m);
     void send_with_mac(uint16_t port, rte_mbuf* m, uint64_t mac_word);

@@ -72,9 +72,11 @@ void Agent::icmp_error(rte_mbuf* m) {
         reason = v6 ? DropReason::ipv6_no_route : DropReason::ipv4_no_route;
         icmp_send(m, v6, v6 ? 1 : 3, 0, 0);
         break;
-    case Punt::too_big: {
+    case Punt::too_big:
+    case Punt::lb_too_big: {
         reason = v6 ? DropReason::ipv6_too_big : DropReason::ipv4_frag_needed;
-        uint16_t mtu = egress_mtu(m);
+        // The balancer's packets report what is left after its headers.
+        uint32_t mtu = why == Punt::lb_too_big ? punt_payload(m) : egress_mtu(m);
         // No fragmentation here: IPv4 without DF is dropped too, counted
         // under the same reason (documented in docs/architecture.md).
         if (v6)

@@ -132,6 +132,10 @@ void Agent::route_and_send(rte_mbuf* m, bool forwarded) {
             return;
         }
     }
+    deliver(m, port, slot);
+}
+
+void Agent::deliver(rte_mbuf* m, uint16_t port, uint32_t slot) {
     uint64_t w = sh_.neighbors->word(slot);
     if (w & kMacValid) {
         send_with_mac(port, m, w);

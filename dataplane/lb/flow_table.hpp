@@ -5,7 +5,18 @@
 // of them); see docs/lb.md, "Connection tracking".
 //
 // Time is passed in (milliseconds of a monotonic clock, wrapping uint32), so
-// the tests drive it.
+// the tests drive it. Ages are taken as (now - last_seen) in uint32, so the
+// clock's wrap every 2^32 ms (49.7 days) is harmless. An age of 2^31 ms (24.8
+// days) or more is treated as expired, whatever the timeout (timeouts are
+// capped at 2^31 - 1 ms): that range is also what a timestamp "from the
+// future" would give, and a stale entry must never pass for a live one. The
+// sweep visits every bucket far more often than that, so a real entry never
+// gets old enough for its age to alias.
+//
+// Layout (flow_table.cpp): buckets of 8 ways, indexed by the low bits of the
+// flow hash; each bucket is one 64-byte line of metadata (16-bit signatures
+// from the hash's high bits, last-seen times, classes, an exact LRU order)
+// followed by the 8 keys and values (56 bytes each): 64 bytes an entry.
 #pragma once
 
 #include <array>
@@ -57,8 +68,11 @@ inline constexpr uint32_t kMaxVips = 4096;
 
 class FlowTable {
 public:
-    // capacity: entries, rounded up to a power of two (at least one bucket).
-    // Entries' FlowValue::vip must be < kMaxVips.
+    // capacity: entries, rounded up to a power of two (at least one bucket of
+    // 8, at most 2^31). Entries' FlowValue::vip must be < kMaxVips (an entry
+    // with a larger one is kept but not counted per VIP). All memory is
+    // allocated and touched here (transparent huge pages advised for large
+    // tables); nothing after allocates, locks or throws.
     explicit FlowTable(uint32_t capacity);
     ~FlowTable();
     FlowTable(const FlowTable&) = delete;
@@ -76,20 +90,25 @@ public:
     // not returned. The pointer is valid until the next insert or remove.
     FlowValue* find(const FlowKey& k, uint32_t hash, uint32_t now_ms, const FlowTimeouts& t);
 
-    // Inserts (or overwrites) k. A full bucket gives up an expired entry,
-    // else its least recently used one (counted as evicted). Returns the
-    // entry.
+    // Inserts (or overwrites) k. A full bucket gives up an expired entry
+    // (counted as expired), else its least recently used one (counted as
+    // evicted). Returns the entry, most recently used, last seen `now`.
+    // Overwriting a live entry is not counted as inserted; overwriting an
+    // expired one counts it expired, then inserted.
     FlowValue* insert(const FlowKey& k, uint32_t hash, const FlowValue& v, FlowClass c, uint32_t now_ms,
                       const FlowTimeouts& t);
 
-    // Changes an entry's class (a FIN or RST seen: tcp_closing).
+    // Changes an entry's class (a FIN or RST seen: tcp_closing). Neither
+    // refreshes nor expires it.
     void set_class(const FlowKey& k, uint32_t hash, FlowClass c);
+    // Removes k if present (expired or not; counted as removed).
     bool remove(const FlowKey& k, uint32_t hash);
 
     // Expires idle entries in the next `buckets` buckets (a cursor walks the
     // table round after round), so that flows nobody sends to again leave
     // the table and the counts. The worker calls it once per poll loop with
-    // a small budget. Returns the entries expired.
+    // a small budget. Returns the entries expired. A budget larger than the
+    // table visits each bucket once.
     uint32_t sweep(uint32_t buckets, uint32_t now_ms, const FlowTimeouts& t);
 
     // Live entries per VIP slot (index < kMaxVips) and the totals; any
@@ -105,18 +124,27 @@ private:
 // The new-flow rate guard (Katran's "flood protection"): above `rate` new
 // tracked flows per second (token bucket of depth `burst`), new flows are
 // balanced by Maglev alone and not inserted, so a SYN flood cannot evict
-// established flows. rate 0: no limit.
+// established flows. rate 0: no limit. The bucket starts full; burst 0 with a
+// rate acts as 1 (a bucket that can hold no token would refuse everything).
+// Exact integer refill as in dataplane/neighbor/token_bucket.hpp: credit in
+// token-nanoseconds, so no rate loses anything to rounding. Owned by one
+// worker, like the table.
 class NewFlowGuard {
 public:
     NewFlowGuard(uint32_t rate_per_s, uint32_t burst);
-    void configure(uint32_t rate_per_s, uint32_t burst);  // keeps the current tokens, capped
+    // At run time (reload): keeps the current tokens, capped to the new
+    // burst; from "no limit" the bucket starts full. The time since the last
+    // allow() is credited at the new rate.
+    void configure(uint32_t rate_per_s, uint32_t burst);
     bool allow(uint64_t now_ns);
     uint64_t refused() const { return refused_; }
 
 private:
+    static constexpr uint64_t kNsPerS = 1'000'000'000;
     uint32_t rate_ = 0, burst_ = 0;
     uint64_t tokens_ns_ = 0;  // credit in token-nanoseconds
     uint64_t last_ns_ = 0;
+    uint64_t fill_ns_ = 0;    // time that fills an empty bucket; caps elapsed * rate
     bool started_ = false;
     uint64_t refused_ = 0;
 };

@@ -6,11 +6,15 @@
 // the function refuses anything else) and no dependence on the host.
 //
 // Permutation: offset = h1(key) mod M, skip = h2(key) mod (M - 1) + 1, with
-// h1, h2 two fixed-seed hashes of the backend's stable key (its address and
-// port, never its position in a list). Weights: see maglev.cpp.
+// h1, h2 MurmurHash3_x86_32 of the backend's stable key (its address and
+// port, never its position in a list) under two fixed seeds. Weights: each
+// backend gets its weight share of the M slots to within one slot
+// (largest-remainder quotas, turns in proportion to weight); see maglev.cpp.
+// docs/lb-maglev.md: algorithm, build times, disruption figures.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -22,6 +26,12 @@ namespace sluice::lb {
 inline constexpr uint16_t kNoBackend = 0xFFFF;
 inline constexpr uint32_t kMaxBackendsPerVip = 4096;
 
+// The seeds of h1 (offset) and h2 (skip). Every instance must use the same:
+// changing either changes every table, so two instances behind ECMP would
+// send a flow to different backends. Never change them in place.
+inline constexpr uint32_t kMaglevOffsetSeed = 0x4d61676cu;  // "Magl"
+inline constexpr uint32_t kMaglevSkipSeed = 0x65763136u;    // "ev16"
+
 // A backend's stable key: family (4 or 6), the address (IPv4 in the first
 // four bytes, rest zero) and the port in network order. Compared bytewise.
 struct MaglevKey {
@@ -29,6 +39,8 @@ struct MaglevKey {
     friend bool operator==(const MaglevKey&, const MaglevKey&) = default;
     friend auto operator<=>(const MaglevKey&, const MaglevKey&) = default;
 };
+// addr: 4 bytes (v6 false) or 16 bytes, network order. port: a number (host
+// order), stored big-endian in bytes 17..18.
 MaglevKey maglev_key(bool v6, const uint8_t* addr, uint16_t port);
 
 struct MaglevInput {
@@ -44,5 +56,9 @@ struct MaglevInput {
 std::string maglev_build(std::span<const MaglevInput> backends, uint32_t m, std::vector<uint16_t>& table);
 
 bool is_prime(uint32_t n);
+
+// MurmurHash3_x86_32 (Appleby, SMHasher), byte-order independent: h1 and h2
+// above. Exposed so the tests can pin it to the published check values.
+uint32_t murmur3_x86_32(const uint8_t* data, size_t len, uint32_t seed);
 
 }  // namespace sluice::lb

@@ -30,10 +30,14 @@ constexpr uint32_t encap_overhead(bool outer_v6, bool gue) {
 // The outer source: `prefix` (len bits kept) with the host bits taken from
 // `hash` (low bits of the address), so that a receiver hashing the outer
 // header (RSS) spreads the flows; a /32 or /128 gives the prefix itself.
+// IPv6: only the low 32 bits take hash bits; bits between len and 96 keep
+// the prefix's (zero for a prefix written with clear host bits).
 void encap_source(const uint8_t* prefix, uint8_t len, bool v6, uint32_t hash, uint8_t* out);
 
-// GUE's outer UDP source port: from the flow hash, within 32768..65535
-// (the ephemeral range, so a receiver's RSS over the UDP ports spreads flows).
+// GUE's outer UDP source port: from the flow hash (both halves folded),
+// within 32768..65535 (the ephemeral range, so a receiver's RSS over the UDP
+// ports spreads flows). Network order like every port here: pass it to
+// write_gue as it is.
 uint16_t gue_source_port(uint32_t hash);
 
 struct Outer {
@@ -45,7 +49,10 @@ struct Outer {
 // Writes the outer headers at `out`; the inner IP packet (inner_len bytes,
 // IPv4 or IPv6 by its version nibble) starts right after them, i.e. at
 // out + encap_overhead(o.v6, gue), and must already be there (the caller
-// prepends room and leaves the inner in place). Returns the bytes written.
+// prepends room and leaves the inner in place). Returns the bytes written
+// (encap_overhead), or 0, writing nothing, when the inner is not an IPv4 or
+// IPv6 packet at least its fixed header long, or the outer length field
+// would pass 65535.
 //
 // IPIP: IPv4 outer (RFC 2003): protocol 4 for an IPv4 inner, 41 for IPv6;
 // TOS copied from the inner; DF copied from an IPv4 inner (RFC 2003 3.1),
@@ -62,11 +69,14 @@ uint32_t write_gue(uint8_t* out, const Outer& o, uint32_t inner_len, uint16_t sp
 
 // NAT in place, checksums updated incrementally (RFC 1624, eqn. 3): the IP
 // header checksum (IPv4), and the TCP or UDP checksum over the pseudo-header
-// (an IPv4 UDP checksum of 0 stays 0, RFC 768). port 0: the port is kept.
+// (an IPv4 UDP checksum of 0 stays 0, RFC 768; an IPv6 one, not allowed by
+// RFC 8200 8.1, is left 0 as well), or the ICMPv6 checksum (pseudo-header);
+// other protocols: the address only. port 0: the port is kept.
 // A non-first fragment carries no L4 header: only the address changes (and
 // the L4 checksum in the first fragment covers the whole datagram, so the
 // first fragment's update is the right one). False when the packet is too
-// short to hold what would be rewritten (nothing is changed then).
+// short to hold what would be rewritten, or its IPv6 extension header chain
+// does not parse (nothing is changed then).
 bool nat_set_dst(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port);
 bool nat_set_src(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port);
 
@@ -75,15 +85,17 @@ bool nat_set_src(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port
 // sent to the VIP by a router between the backend and the client. It quotes
 // a packet that went VIP -> client; the flow it belongs to is the client's
 // (client -> VIP), which this returns (ports 0 when the quote is too short to
-// hold them, proto from the quote). Nothing for anything else, or a quote
-// that does not parse.
+// hold them, quotes a non-first fragment, or its protocol has no ports; proto
+// from the quote). Nothing for anything else, or a quote that does not parse.
 std::optional<FlowKey> icmp_error_inner_flow(const uint8_t* ip, uint32_t avail);
 
 // NAT mode: the same ICMP error, delivered to the backend: the outer
 // destination becomes the backend, and the quoted packet's source (the VIP
 // and its port) becomes the backend's address and port, so the backend's
 // stack matches it to its socket; ICMP checksum (and ICMPv6 pseudo-header)
-// and the quote's IPv4 header checksum updated. False when it does not parse.
+// and the quote's IPv4 header checksum updated. False (nothing changed) when
+// it does not parse, is not whole within avail (or is a fragment), or its
+// ICMP checksum is wrong as received.
 bool nat_icmp_error_to_backend(uint8_t* ip, uint32_t avail, const uint8_t* backend_addr, uint16_t backend_port);
 
 }  // namespace sluice::lb

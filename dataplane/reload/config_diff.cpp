@@ -1,7 +1,9 @@
 #include "dataplane/reload/config_diff.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "config/load.hpp"
 #include "dataplane/tables/builder.hpp"
@@ -13,6 +15,7 @@ FixedAtStart FixedAtStart::of(const config::Config& c) {
     f.mbufs = c.mbufs;
     f.mbuf_cache = c.mbuf_cache;
     f.neighbor_capacity = c.neighbor.capacity;
+    f.lb_flow_table_size = c.lb.flow_table_size;
     for (const auto& p : c.ports) f.ports.push_back(p);
     return f;
 }
@@ -29,6 +32,9 @@ std::vector<std::string> restart_only_changes(const config::Config& next, const 
         restart("mbuf_cache", std::to_string(fixed.mbuf_cache), std::to_string(next.mbuf_cache));
     if (next.neighbor.capacity != fixed.neighbor_capacity)
         restart("neighbor.capacity", std::to_string(fixed.neighbor_capacity), std::to_string(next.neighbor.capacity));
+    if (next.lb.flow_table_size != fixed.lb_flow_table_size)
+        restart("lb.flow_table_size", std::to_string(fixed.lb_flow_table_size),
+                std::to_string(next.lb.flow_table_size));
     if (next.ports.size() != fixed.ports.size()) {
         out.push_back(file + ": ports: the number of ports changed from " + std::to_string(fixed.ports.size()) +
                       " to " + std::to_string(next.ports.size()) +
@@ -82,13 +88,47 @@ private:
     uint32_t last_ = 0;
 };
 
+// The order-free form of a VIP: backends by (address, port), encap_source
+// by family (at most one each), as the data plane builds its tables.
+api::Vip canonical(const api::Vip& v) {
+    api::Vip c = v;
+    std::sort(c.backends.begin(), c.backends.end(), [](const api::Backend& a, const api::Backend& b) {
+        return std::tie(a.address, a.port, a.weight, a.state) < std::tie(b.address, b.port, b.weight, b.state);
+    });
+    std::sort(c.encap_source.begin(), c.encap_source.end());
+    return c;
+}
+
 }  // namespace
+
+void diff_vips(const std::vector<config::VipConfig>& next, const std::map<api::VipKey, api::Vip>& running,
+               api::Batch& out) {
+    std::set<api::VipKey> wanted;
+    for (const config::VipConfig& v : next) {
+        const api::Vip& vip = v;
+        wanted.insert(vip.key);
+        auto it = running.find(vip.key);
+        if (it != running.end() && canonical(it->second) == canonical(vip)) continue;
+        out.vips.push_back({api::VipUpdate::Op::set, vip});
+    }
+    for (const auto& [key, vip] : running) {
+        if (wanted.count(key)) continue;
+        api::VipUpdate del;
+        del.op = api::VipUpdate::Op::del;
+        del.vip.key = key;
+        del.vip.name = vip.name;  // for the builder's messages; only the key is read
+        out.vips.push_back(std::move(del));
+    }
+}
 
 api::Batch diff_config(const config::Config& next, TableBuilder& running) {
     api::Batch b;
     if (!(next.workers == running.workers())) b.workers = next.workers;
     if (!(next.neighbor == running.neighbor())) b.neighbor = next.neighbor;
     if (!(next.icmp == running.icmp())) b.icmp = next.icmp;
+    // lb.flow_table_size is restart only: restart_only_changes() refuses a
+    // file that changes it before this runs.
+    if (!(next.lb == running.lb())) b.lb = next.lb;
 
     // Addresses: a port whose list differs in any way (order included: the
     // first address of a family is the source of ICMP errors) is replaced
@@ -134,6 +174,8 @@ api::Batch diff_config(const config::Config& next, TableBuilder& running) {
     for (const auto& [key, mac] : running.static_neighbors())
         if (!wanted.count(key))
             b.neighbors.push_back({api::NeighborUpdate::Op::clear, running.port_name(key.first), key.second, mac});
+
+    diff_vips(next.vips, running.vips(), b);
     return b;
 }
 

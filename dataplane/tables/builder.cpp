@@ -74,6 +74,7 @@ struct TableBuilder::Txn {
     bool ops_made = false;  // /24 counts and IPv6 helpers follow the batch
     std::vector<FibOp> ops4, ops6;
     bool bulk4 = false, bulk6 = false;
+    LbBuilder::Staged lb;
 
     void error(std::string what, std::string msg) { res.errors.push_back({std::move(what), std::move(msg)}); }
 };
@@ -536,6 +537,11 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
             --static_routes_;
         }
         if (u.op == api::RouteUpdate::Op::del) continue;
+        if (e.vip) {
+            t.error("routes[" + std::to_string(i) + "].prefix",
+                    net::to_string(u.prefix) + " is a VIP's address; a route cannot have exactly that prefix");
+            continue;
+        }
         auto key = std::make_pair(u.nexthops, u.prefix.addr.is_v6());
         auto it = values.find(key);
         if (it == values.end()) {
@@ -546,6 +552,19 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
         e.route = it->second;
         t.acquired.push_back(e.route);
         ++static_routes_;
+    }
+    // VIP addresses: a host route each, pointing at the balancer.
+    for (size_t i = 0; i < t.lb.addresses.size(); ++i) {
+        const auto& a = t.lb.addresses[i];
+        net::Prefix host{a.address, uint8_t(a.address.is_v6() ? 128 : 32)};
+        RouteEntry& e = touch(t, host);
+        e.vip = a.add ? a.index + 1 : 0;
+        if (a.add && e.local_refs)
+            t.error("vips", net::to_string(a.address) + " is one of the ports' own addresses; a VIP needs an address "
+                            "of its own");
+        if (a.add && e.route != kNoRoute)
+            t.error("vips", net::to_string(a.address) + " is also a route's prefix (" + net::to_string(host) +
+                            "); remove the route or change the VIP");
     }
     for (const auto& [k, mac] : t.new_statics) {
         auto it = statics_.find(k);
@@ -728,6 +747,8 @@ void TableBuilder::publish(Txn& t) {
     root->fib4 = fib4_.current();
     root->fib6 = fib6_.current();
     root->workers = workers_;
+    root->lb = lb_.tables();
+    root->lb_settings = lb_.settings();
     root->routes4 = uint32_t(routes4_.installed());
     root->routes6 = uint32_t(routes6_.installed());
     root->helpers6 = uint32_t(helpers6_.size());
@@ -752,10 +773,15 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
         return t.res;
     };
     t.from_empty = routes4_.entries().empty() && routes6_.entries().empty();
-    if (!validate(b, t) || !acquire_gateways(t)) return reject();
+    if (!validate(b, t) || !lb_.stage(b, t.res.errors, t.lb)) return reject();
+    if (!acquire_gateways(t)) {
+        lb_.abort();
+        return reject();
+    }
     mutate(b, t);
     if (!t.res.errors.empty() || !check_after(t)) {
         undo(t);
+        lb_.abort();
         return reject();
     }
     settle(t);
@@ -763,6 +789,7 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     std::string err;
     if (!commit_fibs(t, &err)) {
         undo(t);
+        lb_.abort();
         catch_up();
         t.error("tables", err);
         return reject();
@@ -773,6 +800,7 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     if (b.neighbor) neighbor_ = *b.neighbor;
     if (b.icmp) icmp_ = *b.icmp;
     if (!t.nbr_ops.empty() || b.neighbor || b.icmp) nbrs_.apply(t.nbr_ops, b.neighbor, b.icmp);
+    lb_.commit();
     publish(t);
     t.res.visible_ns = since();
     std::vector<uint32_t> released;

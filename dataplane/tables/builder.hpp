@@ -29,6 +29,7 @@
 #include "dataplane/rcu/domain.hpp"
 #include "dataplane/tables/fib6_helpers.hpp"
 #include "dataplane/tables/fib_pair.hpp"
+#include "dataplane/tables/lb_builder.hpp"
 #include "dataplane/tables/neighbor_service.hpp"
 #include "dataplane/tables/nexthop_registry.hpp"
 #include "dataplane/tables/root.hpp"
@@ -81,6 +82,9 @@ public:
     const api::WorkerSettings& workers() const { return *workers_; }
     const api::NeighborSettings& neighbor() const { return neighbor_; }
     const api::IcmpSettings& icmp() const { return icmp_; }
+    // The VIPs as last applied (key order) and the load balancer settings.
+    const std::map<api::VipKey, api::Vip>& vips() const { return lb_.vips(); }
+    const api::LbSettings& lb() const { return *lb_.settings(); }
     size_t route_count() const { return static_routes_; }
     // Any thread (telemetry): the counts as of the last batch.
     BuilderStats stats() const;
@@ -136,6 +140,7 @@ private:
     std::shared_ptr<const api::WorkerSettings> workers_;
     api::NeighborSettings neighbor_;
     api::IcmpSettings icmp_;
+    LbBuilder lb_;
     std::shared_ptr<const Interfaces> ifaces_;
     std::shared_ptr<const Nexthops> nexthops_;
     uint64_t generation_ = 0;

@@ -19,6 +19,7 @@ enum class NhKind : uint8_t {
     single = 1,  // index into Nexthops::nh
     group = 2,   // index into Nexthops::groups (ECMP)
     local = 3,   // addressed to the router itself (index = port): punt to the agent
+    vip = 4,     // a load-balanced VIP address (index into LbTables::addresses): lb/stage.cpp
 };
 
 inline constexpr uint32_t kNhIndexBits = 24;

@@ -18,7 +18,9 @@
 
 #include "api/settings.hpp"
 #include "dataplane/tables/fib.hpp"
+#include "api/lb.hpp"
 #include "dataplane/tables/interfaces.hpp"
+#include "dataplane/tables/lb_tables.hpp"
 #include "dataplane/tables/nexthops.hpp"
 
 namespace sluice::dp {
@@ -30,6 +32,8 @@ struct Root {
     std::shared_ptr<const Fib4> fib4;
     std::shared_ptr<const Fib6> fib6;
     std::shared_ptr<const api::WorkerSettings> workers;
+    std::shared_ptr<const LbTables> lb;                 // VIPs, backends, Maglev tables
+    std::shared_ptr<const api::LbSettings> lb_settings;  // timeouts and the new-flow guard
     // What the tables hold, for telemetry.
     uint32_t routes4 = 0, routes6 = 0;  // FIB entries from routes and addresses
     uint32_t helpers6 = 0;              // IPv6 covering prefixes added for tbl8 sizing (tables/fib6_helpers.hpp)
@@ -44,11 +48,15 @@ struct Root {
         const uint32_t* members = nullptr;
         Fib4::Raw* fib4 = nullptr;
         Fib6::Raw* fib6 = nullptr;
+        const LbTables* lb = nullptr;
+        const uint64_t* nat_filter = nullptr;  // null: no NAT VIP (routing checks nothing)
+        const api::LbSettings* lb_settings = nullptr;
     } hot;
     // Fills `hot`; the table builder calls it last, before publishing.
     void seal() {
         hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
-               nexthops->members.data(), fib4->raw(), fib6->raw()};
+               nexthops->members.data(), fib4->raw(), fib6->raw(), lb.get(),
+               lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get()};
     }
 };
 

@@ -22,19 +22,22 @@ struct RouteEntry {
     uint16_t local_port = 0;
     uint8_t local_refs = 0;         // our addresses (and subnet broadcasts) on local_port
     uint8_t connected_refs = 0;     // interface addresses whose subnet this is
-    uint32_t mark = 0;              // for producers diffing against the running routes (fits the padding)
+    uint32_t mark = 0;              // for producers diffing against the running routes
+    uint32_t vip = 0;               // a VIP address: its LbTables::addresses index + 1 (0: none)
 
     // Precedence: a packet to one of our addresses is ours (RFC 1812 5.2.4,
-    // local delivery before forwarding); a route overrides the connected
-    // subnet of the same prefix (as an operator's explicit route does on
-    // Linux and in the previous whole-config builder); then the subnet.
+    // local delivery before forwarding); a VIP address is the balancer's
+    // (its host route beats any route covering it); a route overrides the
+    // connected subnet of the same prefix (as an operator's explicit route
+    // does on Linux and in the previous whole-config builder); then the subnet.
     uint64_t effective() const {
         if (local_refs) return nh_encode(NhKind::local, local_port);
+        if (vip) return nh_encode(NhKind::vip, vip - 1);
         if (route != kNoRoute) return route;
         if (connected_refs) return connected;
         return kNoRoute;
     }
-    bool empty() const { return route == kNoRoute && !local_refs && !connected_refs; }
+    bool empty() const { return route == kNoRoute && !local_refs && !connected_refs && !vip; }
 };
 
 // A flat (open addressing) table: one cache miss per lookup and no node

@@ -12,6 +12,8 @@
 #include "dataplane/pkt/classify.hpp"
 #include "dataplane/pkt/eth.hpp"
 #include "dataplane/pkt/flow_hash.hpp"
+#include "dataplane/lb/stage.hpp"
+#include "dataplane/worker/burst_ops.hpp"
 #include "dataplane/worker/punt.hpp"
 
 namespace sluice::dp {
@@ -27,38 +29,14 @@ static_assert(pkt::kRxIpCksumGood == RTE_MBUF_F_RX_IP_CKSUM_GOOD && pkt::kRxIpCk
 
 using Scratch = BurstScratch;
 
-inline void punt(BurstResult& r, rte_mbuf* m, Punt why) {
-    set_punt(m, why);
-    r.punt[r.n_punt++] = m;
-}
-
-inline void drop(BurstResult& r, CoreCounters& c, rte_mbuf* m, DropReason why) {
-    c.drop(why);
-    r.drop[r.n_drop++] = m;
-}
-
-inline uint8_t* l3(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, kEthHdrLen); }
+using burst::drop;
+using burst::enqueue_tx;
+using burst::punt;
+using burst::write_l2;
 
 // What the classification reads of an mbuf.
 inline pkt::RxFrame rx_frame(const rte_mbuf* m) {
     return {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, m->pkt_len, m->ol_flags};
-}
-
-// New Ethernet header: destination from the neighbor word (its low six
-// bytes, kMacValid in the top bit), source from the egress interface. Two
-// stores, 8 + 4 bytes, instead of twelve byte moves.
-inline void write_l2(uint8_t* d, uint64_t nbr_word, const Interface& out) {
-    uint64_t head;  // dst MAC + the first two bytes of the source MAC
-    uint16_t src01;
-    std::memcpy(&src01, out.mac.data(), 2);
-    head = (nbr_word & 0x0000FFFFFFFFFFFFull) | (uint64_t(src01) << 48);
-    std::memcpy(d, &head, 8);
-    std::memcpy(d + 8, out.mac.data() + 2, 4);
-}
-
-inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
-    if (r.tx_count[port] == 0) r.ports_used[r.n_ports_used++] = port;
-    r.tx[port][r.tx_count[port]++] = m;
 }
 
 // What one burst reads from the published root: a local copy of its raw
@@ -89,7 +67,12 @@ template <bool V6>
                                                        uint8_t* ip, uint64_t nhv, Scratch& sc,
                                                        BurstResult& r) {
     NhKind kind = nh_kind(nhv);
-    if (kind == NhKind::none || kind == NhKind::local) [[unlikely]] {
+    if (kind == NhKind::none || kind == NhKind::local || kind == NhKind::vip) [[unlikely]] {
+        if (kind == NhKind::vip) {  // to the load balancer stage (lb/stage.cpp)
+            sc.lb_m[sc.n_lb] = m;
+            sc.lb_addr[sc.n_lb++] = nh_index(nhv);
+            return;
+        }
         punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
         return;
     }
@@ -113,9 +96,7 @@ template <bool V6>
         return;
     }
     if (nh.neighbor == kNoNeighbor) {
-        uint16_t k = sc.n_fwd++;
-        sc.fwd_m[k] = m;
-        sc.fwd_port[k] = nh.port;
+        burst::queue_onlink(sc, m, nh.port, nullptr, 0);
         return;
     }
     uint64_t w = nbrs.word(nh.neighbor);
@@ -165,7 +146,7 @@ inline void gather6(Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
 }  // namespace
 
 void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n, BurstResult& r,
-                   CoreCounters& c) {
+                   CoreCounters& c, LbWorker* lbw) {
     const View s = root.hot;
 #ifndef NDEBUG
     RTE_VERIFY(s.ifaces && s.fib4 && s.fib6);  // published roots are sealed (Root::seal)
@@ -173,6 +154,7 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
     Scratch& sc = r.scratch;
     uint16_t n4 = 0, n6 = 0;
     sc.n_fwd = 0;
+    sc.n_lb = 0;
 
     for (unsigned i = 0; i < n && i < kPrefetchAhead; ++i) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
 
@@ -195,6 +177,10 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         if (fp == pkt::FastPath::slow) [[unlikely]] {
             fp = classify_slow(m, port_mac, r, c);
         }
+        // A NAT backend's reply leaves from its VIP (lb/stage.cpp); one
+        // predictable test when no VIP uses NAT.
+        if (s.nat_filter && fp != pkt::FastPath::slow) [[unlikely]]
+            lb_nat_return(s, const_cast<uint8_t*>(f.data) + kEthHdrLen, f.len - uint32_t(kEthHdrLen));
         switch (fp) {
         case pkt::FastPath::v4:
             gather4(sc, n4, m, f.data + kEthHdrLen);
@@ -226,12 +212,18 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         for (uint16_t k = 0; k < n6; ++k) resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
     }
 
+    // 2b. Packets to VIP addresses: the load balancer, which queues its
+    // on-link ones for step 3 like everyone else.
+    if (sc.n_lb) [[unlikely]]
+        lb_burst(s, nbrs, lbw, sc, r, c);
+
     // 3. On-link destinations: one bulk neighbor lookup, then the rewrite.
     if (sc.n_fwd) [[unlikely]] {
         for (uint16_t k = 0; k < sc.n_fwd; ++k) {
-            const uint8_t* ip = l3(sc.fwd_m[k]);
+            const uint8_t* ip = burst::l3(sc.fwd_m[k]);
             bool v6 = (ip[0] >> 4) == 6;
-            sc.keys[k] = v6 ? NeighborKey::v6addr(sc.fwd_port[k], ip + 24) : NeighborKey::v4(sc.fwd_port[k], ip + 16);
+            const uint8_t* a = sc.fwd_addr[k] ? sc.fwd_addr[k] : ip + (v6 ? 24 : 16);
+            sc.keys[k] = v6 ? NeighborKey::v6addr(sc.fwd_port[k], a) : NeighborKey::v4(sc.fwd_port[k], a);
             sc.key_ptr[k] = &sc.keys[k];
         }
         for (uint16_t off = 0; off < sc.n_fwd; off += 64) {
@@ -241,12 +233,19 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         for (uint16_t k = 0; k < sc.n_fwd; ++k) {
             rte_mbuf* m = sc.fwd_m[k];
             uint64_t w = sc.fwd_slot[k] == kNoNeighbor ? 0 : nbrs.word(sc.fwd_slot[k]);
+            const uint32_t lb = sc.fwd_lb[k];
             if (!(w & kMacValid)) {
-                punt(r, m, Punt::neighbor);
+                if (lb)
+                    punt(r, m, Punt::lb_neighbor, lb - 1);
+                else
+                    punt(r, m, Punt::neighbor);
                 continue;
             }
             uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
-            if ((d[kEthHdrLen] >> 4) == 4)
+            if (lb) {  // load-balanced: rewritten already, sent as it is
+                write_l2(d, w, s.ifaces[sc.fwd_port[k]]);
+                enqueue_tx(r, sc.fwd_port[k], m);
+            } else if ((d[kEthHdrLen] >> 4) == 4)
                 send<false>(s, m, d, w, sc.fwd_port[k], r);
             else
                 send<true>(s, m, d, w, sc.fwd_port[k], r);

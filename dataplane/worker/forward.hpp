@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/counters.hpp"
+#include "dataplane/lb/flow_table.hpp"
 #include "dataplane/tables/root.hpp"
 #include "dataplane/neighbor/table.hpp"
 
@@ -15,6 +16,24 @@ struct rte_mbuf;
 namespace sluice::dp {
 
 inline constexpr uint16_t kMaxBurst = 256;
+
+struct LbWorker;
+
+// The load balancer stage's per-packet scratch (lb/stage.cpp).
+struct LbScratch {
+    lb::FlowKey key[kMaxBurst];
+    uint32_t hash[kMaxBurst];
+    uint32_t vip[kMaxBurst];
+    uint32_t backend[kMaxBurst];
+    uint8_t flags[kMaxBurst];
+    rte_mbuf* m4[kMaxBurst];  // chosen, waiting for the backend's FIB lookup, per family
+    uint32_t dst4[kMaxBurst];
+    uint64_t nh4[kMaxBurst];
+    uint16_t i4[kMaxBurst];   // index into the arrays above
+    uint8_t dst6[kMaxBurst][16];
+    uint64_t nh6[kMaxBurst];
+    uint16_t i6[kMaxBurst];
+};
 
 // Per-burst scratch for the gather/lookup/scatter steps; lives in the
 // worker's BurstResult so nothing is constructed per burst.
@@ -33,9 +52,16 @@ struct BurstScratch {
     rte_mbuf* fwd_m[kMaxBurst];
     uint16_t fwd_port[kMaxBurst];
     uint32_t fwd_slot[kMaxBurst];
+    const uint8_t* fwd_addr[kMaxBurst];  // address to resolve; null: the packet's destination
+    uint32_t fwd_lb[kMaxBurst];          // 0: routed; else load-balanced (burst_ops.hpp, queue_onlink)
     uint16_t n_fwd;
     NeighborKey keys[kMaxBurst];
     const NeighborKey* key_ptr[kMaxBurst];
+    // Packets to VIP addresses (the FIB said NhKind::vip), for lb/stage.cpp.
+    rte_mbuf* lb_m[kMaxBurst];
+    uint32_t lb_addr[kMaxBurst];  // LbTables::addresses index
+    uint16_t n_lb;
+    LbScratch lb;
 };
 
 struct BurstResult {
@@ -58,8 +84,10 @@ struct BurstResult {
     }
 };
 
-// n <= kMaxBurst. `res` must be clear() on entry.
+// n <= kMaxBurst. `res` must be clear() on entry. `lb`: the worker's load
+// balancer state; null (tests of routing alone) drops VIP traffic as
+// lb_no_backend.
 void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n,
-                   BurstResult& res, CoreCounters& counters);
+                   BurstResult& res, CoreCounters& counters, LbWorker* lb = nullptr);
 
 }  // namespace sluice::dp

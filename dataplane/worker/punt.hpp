@@ -20,8 +20,14 @@ enum class Punt : uint32_t {
     ttl = 3,          // agent sends ICMP time exceeded
     too_big = 4,      // agent sends ICMP frag needed / packet too big
     neighbor = 5,     // next hop's MAC unknown: agent resolves and queues
+    // The load balancer's (lb/stage.cpp); the payload (punt_payload) says more.
+    vip_echo = 6,     // ICMP echo request to a VIP address: the agent answers from the VIP
+    lb_too_big = 7,   // would not fit after encapsulation: payload = the MTU to report
+    lb_neighbor = 8,  // rewritten for a backend whose MAC is unknown: payload = backend slot + 1
+                      // for L2 DSR (the packet still names the VIP), 0 when the packet's own
+                      // destination is the one to resolve (NAT, encapsulation)
 };
-inline constexpr uint32_t kPuntKinds = 8;  // room for the load balancer's kinds
+inline constexpr uint32_t kPuntKinds = 16;
 
 namespace detail {
 // The field's offset in struct rte_mbuf, set once by punt_field_register()
@@ -40,7 +46,13 @@ inline std::string punt_field_register() {
     return {};
 }
 
-inline void set_punt(rte_mbuf* m, Punt p) { *RTE_MBUF_DYNFIELD(m, detail::punt_offset, uint32_t*) = uint32_t(p); }
-inline Punt punt_of(const rte_mbuf* m) { return Punt(*RTE_MBUF_DYNFIELD(m, detail::punt_offset, const uint32_t*)); }
+// The field holds the kind in its low 8 bits and a 24-bit payload above.
+inline void set_punt(rte_mbuf* m, Punt p, uint32_t payload = 0) {
+    *RTE_MBUF_DYNFIELD(m, detail::punt_offset, uint32_t*) = uint32_t(p) | (payload << 8);
+}
+inline Punt punt_of(const rte_mbuf* m) {
+    return Punt(*RTE_MBUF_DYNFIELD(m, detail::punt_offset, const uint32_t*) & 0xff);
+}
+inline uint32_t punt_payload(const rte_mbuf* m) { return *RTE_MBUF_DYNFIELD(m, detail::punt_offset, const uint32_t*) >> 8; }
 
 }  // namespace sluice::dp

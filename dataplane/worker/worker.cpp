@@ -8,6 +8,8 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#include "dataplane/lb/lb_worker.hpp"
+#include "dataplane/lb/stage.hpp"
 #include "dataplane/sleep.hpp"
 #include "dataplane/tx_contract.hpp"
 #include "dataplane/worker/forward.hpp"
@@ -50,6 +52,28 @@ void flush(const WorkerSetup& w, BurstResult& r) {
     r.clear();
 }
 
+// Once per poll loop: the clock the flow table's timeouts read, the guard's
+// rate when a reload changed it, a slice of the idle-flow sweep, and a
+// telemetry question if one waits.
+void lb_tick(const Root& root, LbWorker& lb, uint64_t hz) {
+    uint64_t cyc = rte_get_timer_cycles();
+    // In two parts so the product never overflows (hz below 2^33).
+    lb.now_ns = cyc / hz * 1000000000u + cyc % hz * 1000000000u / hz;
+    lb.now_ms = uint32_t(lb.now_ns / 1000000u);
+    const api::LbSettings& s = *root.lb_settings;
+    if (s.new_flow_rate != lb.guard_rate || s.new_flow_burst != lb.guard_burst) {
+        lb.guard.configure(s.new_flow_rate, s.new_flow_burst);
+        lb.guard_rate = s.new_flow_rate;
+        lb.guard_burst = s.new_flow_burst;
+    }
+    // 4 buckets per loop: a million-flow table is swept in well under a
+    // minute at any loop rate above a few thousand per second.
+    const lb::FlowTimeouts to{{s.tcp_timeout_s * 1000u, s.tcp_closing_timeout_s * 1000u, s.udp_timeout_s * 1000u}};
+    lb.flows.sweep(4, lb.now_ms, to);
+    if (lb.query.load(std::memory_order_relaxed)) [[unlikely]]
+        lb_answer_query(root, lb);
+}
+
 }  // namespace
 
 int worker_main(void* arg) {
@@ -60,6 +84,7 @@ int worker_main(void* arg) {
     rte_mbuf* pkts[kMaxBurst];
     uint32_t empty_polls = 0;
 
+    const uint64_t hz = rte_get_timer_hz();
     w.rcu->register_reader(w.id);
     while (!w.stop->load(std::memory_order_relaxed)) {
         // One root per loop: tables and settings stay consistent until the
@@ -67,6 +92,7 @@ int worker_main(void* arg) {
         const Root* root = w.tables->get();
         const api::WorkerSettings& ws = *root->workers;
         uint16_t burst = ws.burst < kMaxBurst ? ws.burst : kMaxBurst;
+        if (w.lb) lb_tick(*root, *w.lb, hz);
         uint32_t got = 0;
         for (const RxQueueRef& q : w.rx) {
             uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, burst);
@@ -74,7 +100,7 @@ int worker_main(void* arg) {
             got += n;
             bump(c.rx[q.port], n);
             bump(w.queue_counters[q.port][q.queue].rx, n);
-            forward_burst(*root, *w.neighbors, pkts, n, *res, c);
+            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb);
             flush(w, *res);
         }
         // A copy: the root may be gone after the quiescent report below.

@@ -17,6 +17,8 @@ struct rte_ring;
 
 namespace sluice::dp {
 
+struct LbWorker;
+
 struct RxQueueRef {
     uint16_t port;
     uint16_t queue;
@@ -33,6 +35,7 @@ struct WorkerSetup {
     RcuDomain* rcu = nullptr;
     rte_ring* punt_ring = nullptr;
     const std::atomic<bool>* stop = nullptr;
+    LbWorker* lb = nullptr;                  // the worker's flow table and LB counters (lb/lb_worker.hpp)
 };
 
 // lcore entry point; arg is a WorkerSetup*.

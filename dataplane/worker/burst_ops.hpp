@@ -1,0 +1,61 @@
+// The small steps every stage of a burst shares: hand a packet to the agent,
+// drop it under a reason, write its Ethernet header, queue it for TX. Inline:
+// they are a few instructions each, on the hot path.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/counters.hpp"
+#include "dataplane/pkt/eth.hpp"
+#include "dataplane/tables/interfaces.hpp"
+#include "dataplane/worker/forward.hpp"
+#include "dataplane/worker/punt.hpp"
+
+namespace sluice::dp::burst {
+
+inline void punt(BurstResult& r, rte_mbuf* m, Punt why, uint32_t payload = 0) {
+    set_punt(m, why, payload);
+    r.punt[r.n_punt++] = m;
+}
+
+inline void drop(BurstResult& r, CoreCounters& c, rte_mbuf* m, DropReason why) {
+    c.drop(why);
+    r.drop[r.n_drop++] = m;
+}
+
+inline uint8_t* l3(rte_mbuf* m) { return rte_pktmbuf_mtod_offset(m, uint8_t*, pkt::kEthHdrLen); }
+
+// New Ethernet header: destination from the neighbor word (its low six
+// bytes, kMacValid in the top bit), source from the egress interface. Two
+// stores, 8 + 4 bytes, instead of twelve byte moves.
+inline void write_l2(uint8_t* d, uint64_t nbr_word, const Interface& out) {
+    uint64_t head;  // dst MAC + the first two bytes of the source MAC
+    uint16_t src01;
+    std::memcpy(&src01, out.mac.data(), 2);
+    head = (nbr_word & 0x0000FFFFFFFFFFFFull) | (uint64_t(src01) << 48);
+    std::memcpy(d, &head, 8);
+    std::memcpy(d + 8, out.mac.data() + 2, 4);
+}
+
+inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
+    if (r.tx_count[port] == 0) r.ports_used[r.n_ports_used++] = port;
+    r.tx[port][r.tx_count[port]++] = m;
+}
+
+// Queues a packet for the bulk neighbor lookup of on-link destinations
+// (forward.cpp, step 3). `key_addr`: the address to resolve (null: the
+// packet's own destination); `lb`: 0 for a routed packet (TTL decremented on
+// send), else a load-balanced one (sent as it is; lb - 1 is the punt payload
+// for Punt::lb_neighbor).
+inline void queue_onlink(BurstScratch& sc, rte_mbuf* m, uint16_t port, const uint8_t* key_addr, uint32_t lb) {
+    uint16_t k = sc.n_fwd++;
+    sc.fwd_m[k] = m;
+    sc.fwd_port[k] = port;
+    sc.fwd_addr[k] = key_addr;
+    sc.fwd_lb[k] = lb;
+}
+
+}  // namespace sluice::dp::burst
