@@ -101,8 +101,8 @@ std::string setup_runtime(const config::Config& cfg, const std::string& config_p
         w->rcu = sh.rcu.get();
         w->punt_ring = sh.punt_rings[i];
         w->stop = stop;
-        rt->lb_workers.push_back(std::make_unique<LbWorker>(cfg.lb.flow_table_size));
-        w->lb = rt->lb_workers.back().get();
+        sh.lb_workers.push_back(std::make_unique<LbWorker>(cfg.lb.flow_table_size));
+        w->lb = sh.lb_workers.back().get();
         rt->workers.push_back(std::move(w));
     }
     uint32_t next = 0;

@@ -29,7 +29,6 @@ struct Runtime {
     std::unique_ptr<TableService> service;   // the builder's thread
     std::unique_ptr<ConfigReloader> reloader;
     std::vector<std::unique_ptr<WorkerSetup>> workers;
-    std::vector<std::unique_ptr<LbWorker>> lb_workers;  // one per worker, same order
     std::vector<unsigned> worker_lcores;
     uint32_t pool_size = 0;
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dataplane/counters.hpp"
+#include "dataplane/lb/lb_worker.hpp"
 #include "dataplane/neighbor/table.hpp"
 #include "dataplane/port_registry.hpp"
 #include "dataplane/rcu/domain.hpp"
@@ -29,6 +30,7 @@ struct Shared {
     PortRegistry ports;
     uint16_t agent_txq = 0;                       // TX queue index the agent uses
     uint32_t agent_reader = 0;                    // the agent's RCU reader id
+    std::vector<std::unique_ptr<LbWorker>> lb_workers;  // one per worker, in worker order
 };
 
 }  // namespace sluice::dp

@@ -11,6 +11,7 @@
 #include "api/port.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/callback_gate.hpp"
+#include "dataplane/agent/telemetry_lb.hpp"
 #include "dataplane/reload/reloader.hpp"
 #include "dataplane/tables/builder.hpp"
 
@@ -261,6 +262,13 @@ int cmd_icmp(const char*, const char*, rte_tel_data* d) {
     return 0;
 }
 
+template <int (*Body)(Shared&, const char*, rte_tel_data*)>
+int with_shared(const char*, const char* params, rte_tel_data* d) {
+    Shared* sh = g_shared.load();
+    if (!sh) return -1;
+    return Body(*sh, params, d);
+}
+
 // Runs a command body inside the gate; a refused call answers with an error
 // (the client sees the command fail) and reads nothing.
 template <int (*Body)(const char*, const char*, rte_tel_data*)>
@@ -285,6 +293,12 @@ void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader
                                "ARP/ND table: counts + 64 entries per page (param: page)");
     rte_telemetry_register_cmd("/sluice/config", gated<cmd_config>, "Config version and file; what the tables hold.");
     rte_telemetry_register_cmd("/sluice/icmp", gated<cmd_icmp>, "ICMP messages sent by type.");
+    rte_telemetry_register_cmd("/sluice/lb/vips", gated<with_shared<lb_cmd_vips>>,
+                               "Load balancer VIPs and their counters (param: page).");
+    rte_telemetry_register_cmd("/sluice/lb/backends", gated<with_shared<lb_cmd_backends>>,
+                               "A VIP's backends and their counters (params: vip name[,page]).");
+    rte_telemetry_register_cmd("/sluice/lb/which", gated<with_shared<lb_cmd_which>>,
+                               "Which backend a 5-tuple gets (params: tcp|udp,src,sport,dst,dport).");
 }
 
 void telemetry_unregister() {

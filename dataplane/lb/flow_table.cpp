@@ -133,22 +133,25 @@ struct FlowTable::Impl {
     alignas(64) std::atomic<uint64_t> inserted{0};
     std::atomic<uint64_t> evicted{0}, expired{0}, removed{0}, live{0};
     alignas(64) std::atomic<uint64_t> per_vip[kMaxVips] = {};
+    alignas(64) std::atomic<uint64_t> per_backend[kMaxBackendSlots] = {};
 
     Bucket& bucket(uint32_t hash) const { return buckets[hash & mask]; }
 
-    void count_in(uint32_t vip) {
+    void count_in(uint32_t vip, uint32_t backend) {
         add(live, 1);
         if (vip < kMaxVips) add(per_vip[vip], 1);
+        if (backend < kMaxBackendSlots) add(per_backend[backend], 1);
     }
-    void count_out(uint32_t vip) {
+    void count_out(uint32_t vip, uint32_t backend) {
         sub(live, 1);
         if (vip < kMaxVips) sub(per_vip[vip], 1);
+        if (backend < kMaxBackendSlots) sub(per_backend[backend], 1);
     }
 
     // Frees a way; the caller counts why.
     void drop(Bucket& b, uint32_t way) {
         b.meta.used = uint8_t(b.meta.used & ~(1u << way));
-        count_out(b.e[way].value.vip);
+        count_out(b.e[way].value.vip, b.e[way].value.backend);
     }
 
     // The way holding k, or kWays.
@@ -221,9 +224,9 @@ FlowValue* FlowTable::insert(const FlowKey& k, uint32_t hash, const FlowValue& v
     uint32_t w = im.locate(b, k, hash);
     if (w != kWays) {
         if (!is_expired(m, w, now_ms, t)) {  // overwrite in place
-            if (b.e[w].value.vip != v.vip) {
-                im.count_out(b.e[w].value.vip);
-                im.count_in(v.vip);
+            if (b.e[w].value.vip != v.vip || b.e[w].value.backend != v.backend) {
+                im.count_out(b.e[w].value.vip, b.e[w].value.backend);
+                im.count_in(v.vip, v.backend);
             }
             b.e[w].value = v;
             set_class_bits(m, w, class_index(c));
@@ -264,7 +267,7 @@ FlowValue* FlowTable::insert(const FlowKey& k, uint32_t hash, const FlowValue& v
     m.used = uint8_t(m.used | (1u << w));
     m.order = to_front(m.order, w);
     add(im.inserted, 1);
-    im.count_in(v.vip);
+    im.count_in(v.vip, v.backend);
     return &b.e[w].value;
 }
 
@@ -307,6 +310,18 @@ uint32_t FlowTable::sweep(uint32_t buckets, uint32_t now_ms, const FlowTimeouts&
 
 uint64_t FlowTable::live(uint32_t vip) const {
     return vip < kMaxVips ? impl_->per_vip[vip].load(std::memory_order_relaxed) : 0;
+}
+
+uint64_t FlowTable::live_backend(uint32_t backend) const {
+    return backend < kMaxBackendSlots ? impl_->per_backend[backend].load(std::memory_order_relaxed) : 0;
+}
+
+void FlowTable::rebind(FlowValue* v, uint32_t backend, uint32_t backend_uid) {
+    Impl& im = *impl_;
+    if (v->backend < kMaxBackendSlots) sub(im.per_backend[v->backend], 1);
+    if (backend < kMaxBackendSlots) add(im.per_backend[backend], 1);
+    v->backend = backend;
+    v->backend_uid = backend_uid;
 }
 
 FlowTableStats FlowTable::stats() const {

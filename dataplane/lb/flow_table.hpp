@@ -65,6 +65,7 @@ struct FlowTableStats {
 // Counters written only by the owning worker, read by telemetry (relaxed
 // atomics: whole values, no RMW).
 inline constexpr uint32_t kMaxVips = 4096;
+inline constexpr uint32_t kMaxBackendSlots = 65536;  // FlowValue::backend bound, all VIPs together
 
 class FlowTable {
 public:
@@ -114,6 +115,11 @@ public:
     // Live entries per VIP slot (index < kMaxVips) and the totals; any
     // thread may read (relaxed).
     uint64_t live(uint32_t vip) const;
+    // Live entries per backend slot (index < kMaxBackendSlots).
+    uint64_t live_backend(uint32_t backend) const;
+    // Moves a live entry (from find()) to another backend, keeping the
+    // per-backend counts right: the way to change FlowValue::backend.
+    void rebind(FlowValue* v, uint32_t backend, uint32_t backend_uid);
     FlowTableStats stats() const;
 
 private:

@@ -9,7 +9,7 @@ namespace sluice::lb {
 
 namespace {
 
-uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+__extension__ typedef unsigned __int128 u128;  // GCC and Clang: the high half of a 64 x 64 product
 
 // One backend while the table fills. `pos` is the paper's next[i] turned into
 // the slot it names: permutation[i][j] = (offset + j * skip) mod M is walked
@@ -19,11 +19,164 @@ uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 struct Filler {
     uint64_t credit = 0;
     uint32_t weight = 0;
-    uint32_t left = 0;  // slots still owed (its quota, below)
+    uint32_t left = 0;    // turns still owed (its quota, below)
     uint32_t pos = 0;
     uint32_t skip = 0;
     uint32_t back = 0;
+    uint32_t offset = 0;
+    uint32_t inv = 0;     // skip^-1 mod M, 0 until the endgame needs it
     uint16_t index = 0;
+};
+
+inline uint32_t step(uint32_t pos, uint32_t skip, uint32_t back) { return pos >= back ? pos - back : pos + skip; }
+
+// The table's slots being filled. Turns are handed over in order with
+// turn(); each takes the backend's next empty slot in its permutation, which
+// is the paper's algorithm. How that slot is found depends on how full the
+// table is, for speed only (the tests compare with a literal transcription):
+//
+//  - up to 3/4 full: two consecutive turns of different backends search
+//    together, one loop advancing both cursors, so that the loop's exit (a
+//    branch no predictor can learn: the bitmap is random) is paid once for
+//    two turns. The first commits; the second resumes its search if the
+//    first took its slot.
+//  - then: one cursor at a time, skip by skip.
+//  - the last E <= sqrt(M) empty slots: walking the permutation would cost
+//    about M / E probes per turn, so the turn computes instead, for every
+//    empty slot e, its index in the backend's permutation,
+//    j = (e - offset) * skip^-1 mod M (M is prime), and takes the smallest:
+//    slots at indices below the cursor are all filled, so that is the slot
+//    the walk would reach. E products per turn instead of M / E probes.
+class Fill {
+public:
+    Fill(uint32_t m, uint16_t* out)
+        : m_(m),
+          mu_(UINT64_MAX / m),
+          out_(out),
+          filled_((size_t(m) + 63) / 64, 0),
+          endgame_(std::max<uint32_t>(2, isqrt(m))),
+          pair_above_(std::max(m / 4, endgame_)) {}
+
+    void turn(Filler& f) {
+        const uint32_t empty = m_ - placed_;
+        if (empty > pair_above_) {
+            if (held_ == nullptr) {
+                held_ = &f;
+                return;
+            }
+            if (held_ != &f) {
+                pair(*held_, f);
+                held_ = nullptr;
+                return;
+            }
+        }
+        flush();
+        if (m_ - placed_ > endgame_)
+            commit(f, walk(f, f.pos));
+        else
+            commit(f, endgame(f));  // takes the slot off the list of empty slots
+    }
+
+    // Completes a turn held back to be paired. Called at the end of a round
+    // (so that no Filler moves under it) and when the phase changes.
+    void flush() {
+        if (held_ == nullptr) return;
+        Filler& h = *held_;
+        held_ = nullptr;
+        commit(h, walk(h, h.pos));
+    }
+
+private:
+    static uint32_t isqrt(uint32_t n) {
+        uint32_t r = 0;
+        while (uint64_t(r + 1) * (r + 1) <= n) ++r;
+        return r;
+    }
+
+    bool is_filled(uint32_t pos) const { return filled_[pos >> 6] >> (pos & 63) & 1; }
+
+    uint32_t walk(const Filler& f, uint32_t pos) const {
+        while (is_filled(pos)) pos = step(pos, f.skip, f.back);
+        return pos;
+    }
+
+    [[gnu::always_inline]] void commit(Filler& f, uint32_t pos) {
+        filled_[pos >> 6] |= uint64_t(1) << (pos & 63);
+        out_[pos] = f.index;
+        f.pos = step(pos, f.skip, f.back);
+        ++placed_;
+    }
+
+    void pair(Filler& a, Filler& b) {
+        uint32_t pa = a.pos;
+        uint32_t pb = b.pos;
+        bool fa = is_filled(pa);
+        bool fb = is_filled(pb);
+        while (fa | fb) {
+            const uint32_t na = step(pa, a.skip, a.back);
+            const uint32_t nb = step(pb, b.skip, b.back);
+            pa = fa ? na : pa;
+            pb = fb ? nb : pb;
+            fa = is_filled(pa);
+            fb = is_filled(pb);
+        }
+        commit(a, pa);
+        commit(b, walk(b, pb));  // pb unless a took it
+    }
+
+    // x mod M for any 64-bit x (Barrett: the quotient estimate is short by at most 2).
+    uint64_t mod(uint64_t x) const {
+        uint64_t r = x - uint64_t((u128(x) * mu_) >> 64) * m_;
+        r -= r >= m_ ? m_ : 0;
+        r -= r >= m_ ? m_ : 0;
+        return r;
+    }
+
+    uint32_t inverse(uint32_t s) const {  // s^(M-2) mod M (Fermat; M prime)
+        uint64_t result = 1;
+        uint64_t base = s;
+        for (uint32_t e = m_ - 2; e; e >>= 1) {
+            if (e & 1) result = mod(result * base);
+            base = mod(base * base);
+        }
+        return uint32_t(result);
+    }
+
+    uint32_t endgame(Filler& f) {
+        if (empties_.empty()) {
+            for (size_t w = 0; w < filled_.size(); ++w) {
+                for (uint64_t free = ~filled_[w]; free; free &= free - 1) {
+                    const uint32_t pos = uint32_t(w * 64 + size_t(__builtin_ctzll(free)));
+                    if (pos < m_) empties_.push_back(pos);
+                }
+            }
+        }
+        if (f.inv == 0) f.inv = inverse(f.skip);
+        uint64_t best_j = UINT64_MAX;
+        size_t best = 0;
+        for (size_t k = 0; k < empties_.size(); ++k) {
+            const uint32_t e = empties_[k];
+            const uint64_t j = mod(uint64_t(e >= f.offset ? e - f.offset : e + (m_ - f.offset)) * f.inv);
+            if (j < best_j) {
+                best_j = j;
+                best = k;
+            }
+        }
+        const uint32_t pos = empties_[best];
+        empties_[best] = empties_.back();
+        empties_.pop_back();
+        return pos;
+    }
+
+    const uint32_t m_;
+    const uint64_t mu_;
+    uint16_t* const out_;
+    std::vector<uint64_t> filled_;  // bitmap of the table: 8 KB at M = 65537, in L1
+    const uint32_t endgame_;        // the last this many empty slots: computed, not walked
+    const uint32_t pair_above_;     // pair turns while more slots than this are empty (never in the endgame)
+    uint32_t placed_ = 0;
+    Filler* held_ = nullptr;
+    std::vector<uint32_t> empties_;  // endgame only
 };
 
 }  // namespace
@@ -33,16 +186,17 @@ uint32_t murmur3_x86_32(const uint8_t* data, size_t len, uint32_t seed) {
     // blocks read as little-endian bytes so that every host gives the same value.
     constexpr uint32_t c1 = 0xcc9e2d51u;
     constexpr uint32_t c2 = 0x1b873593u;
+    auto rotl = [](uint32_t x, int r) { return (x << r) | (x >> (32 - r)); };
     uint32_t h = seed;
     const size_t nblocks = len / 4;
     for (size_t i = 0; i < nblocks; ++i) {
         const uint8_t* b = data + 4 * i;
         uint32_t k = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
         k *= c1;
-        k = rotl32(k, 15);
+        k = rotl(k, 15);
         k *= c2;
         h ^= k;
-        h = rotl32(h, 13);
+        h = rotl(h, 13);
         h = h * 5 + 0xe6546b64u;
     }
     const uint8_t* tail = data + 4 * nblocks;
@@ -53,7 +207,7 @@ uint32_t murmur3_x86_32(const uint8_t* data, size_t len, uint32_t seed) {
         case 1:
             k ^= tail[0];
             k *= c1;
-            k = rotl32(k, 15);
+            k = rotl(k, 15);
             k *= c2;
             h ^= k;
             break;
@@ -96,13 +250,13 @@ bool is_prime(uint32_t n) {
 //     one slot may get 0 or 1.
 //  2. Turns: rounds over the backends in key order; each adds its weight to
 //     a credit and takes one turn per quantum Q = floor(W / n) of credit
-//     (n: backends with weight > 0), as Katran's MaglevHashV2 does with
+//     (n: backends with a quota), as Katran's MaglevHashV2 does with
 //     Q = max weight. The smaller quantum lets a heavy backend take several
 //     turns in one round, so a round places about n slots whatever the
 //     spread of weights (with Q = max weight, one backend at 10000 and 4000
 //     at 1 would need some 47 000 rounds of 4001 backends for M = 65537).
 //  3. A turn is the paper's: the backend takes the next empty slot in its
-//     permutation. A backend that has filled its quota leaves the rounds.
+//     permutation. A backend that has used its quota leaves the rounds.
 //
 // With equal weights Q equals the weight, each round is one turn per backend
 // in key order and the quotas are what the last partial round gives: the
@@ -130,15 +284,16 @@ std::string maglev_build(std::span<const MaglevInput> backends, uint32_t m, std:
         Filler f;
         f.weight = backends[i].weight;
         f.index = uint16_t(i);
-        f.pos = murmur3_x86_32(key.bytes.data(), key.bytes.size(), kMaglevOffsetSeed) % m;
+        f.offset = murmur3_x86_32(key.bytes.data(), key.bytes.size(), kMaglevOffsetSeed) % m;
         f.skip = murmur3_x86_32(key.bytes.data(), key.bytes.size(), kMaglevSkipSeed) % (m - 1) + 1;
+        f.pos = f.offset;
         f.back = m - f.skip;
         active.push_back(f);
     }
     table.assign(m, kNoBackend);
     if (active.empty()) return {};
 
-    // 1. Quotas (largest remainder). M * w < 2^20 * 2^32 and W < 2^12 * 2^32: no overflow.
+    // 1. Quotas (largest remainder). M * w < 2^32 * 2^32 and W < 2^12 * 2^32: no overflow.
     {
         uint64_t given = 0;
         std::vector<std::pair<uint64_t, uint32_t>> rem;  // (remainder, position in `active`)
@@ -158,32 +313,23 @@ std::string maglev_build(std::span<const MaglevInput> backends, uint32_t m, std:
         std::erase_if(active, [](const Filler& f) { return f.left == 0; });
     }
 
-    // 2, 3. Rounds of turns. `filled` mirrors the table as a bitmap: 8 KB
-    // for M = 65537, so the probes of the nearly full table stay in L1.
+    // 2, 3. Rounds of turns.
     const uint64_t quantum = std::max<uint64_t>(1, total / active.size());
-    std::vector<uint64_t> filled((size_t(m) + 63) / 64, 0);
-    uint16_t* out = table.data();
-    uint32_t placed = 0;
-    while (placed < m) {
-        uint32_t placed_before = placed;
-        size_t keep = 0;
-        for (size_t a = 0; a < active.size(); ++a) {
-            Filler f = active[a];
+    Fill fill(m, table.data());
+    uint64_t turns_left = m;
+    while (turns_left > 0) {
+        const uint64_t turns_before = turns_left;
+        for (Filler& f : active) {
             f.credit += f.weight;
-            while (f.credit >= quantum && f.left > 0) {
-                f.credit -= quantum;
-                uint32_t pos = f.pos;
-                while (filled[pos >> 6] >> (pos & 63) & 1) pos = pos >= f.back ? pos - f.back : pos + f.skip;
-                filled[pos >> 6] |= uint64_t(1) << (pos & 63);
-                out[pos] = f.index;
-                f.pos = pos >= f.back ? pos - f.back : pos + f.skip;
+            for (; f.credit >= quantum && f.left > 0; f.credit -= quantum) {
                 --f.left;
-                ++placed;
+                --turns_left;
+                fill.turn(f);
             }
-            if (f.left > 0) active[keep++] = f;
         }
-        active.resize(keep);
-        if (placed == placed_before && placed < m) {
+        fill.flush();
+        std::erase_if(active, [](const Filler& f) { return f.left == 0; });
+        if (turns_left == turns_before) {
             // A round without a turn (only light backends still owe slots):
             // skip the rounds before the next turn instead of looping
             // through them. No backend reaches the quantum in the skipped

@@ -273,8 +273,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                         drop(r, c, m, DropReason::lb_no_backend);
                         continue;
                     }
-                    fv->backend = chosen;
-                    fv->backend_uid = t.backends[chosen].uid;
+                    w->flows.rebind(fv, chosen, t.backends[chosen].uid);
                     bump(lc.rescheduled);
                 }
             } else {

@@ -20,10 +20,11 @@
 #include <absl/container/flat_hash_map.h>
 
 #include "api/lb.hpp"
+#include "dataplane/lb/flow_table.hpp"
 
 namespace sluice::dp {
 
-inline constexpr uint32_t kMaxLbBackends = 65536;  // all VIPs together
+inline constexpr uint32_t kMaxLbBackends = lb::kMaxBackendSlots;  // all VIPs together
 inline constexpr uint32_t kMaxVipAddresses = 4096;
 
 // Protocol bits a VIP serves.
