@@ -92,6 +92,7 @@ struct BatchResult {
     uint32_t routes_changed = 0;
     uint32_t fib_ops = 0;             // FIB entries written (helpers included)
     bool rebuilt = false;             // a FIB was rebuilt instead of patched
+    uint32_t maglev_rebuilt = 0;      // VIP Maglev tables rebuilt (others are shared)
     uint64_t visible_ns = 0;          // from receipt to publication (readers see it from then)
 };
 

@@ -27,10 +27,12 @@ std::vector<std::string> ConfigReloader::apply(const config::Config& cfg, TableB
         for (const auto& e : r.errors) errors.push_back(cfg.source + ": " + e.what + ": " + e.message);
         return errors;
     }
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%zu route changes, %u FIB writes%s, diff %.0f ms, apply %.0f ms",
-                  batch.routes.size(), r.fib_ops, r.rebuilt ? " (FIB rebuilt)" : "", diff_ms,
-                  ms_since(t0) - diff_ms);
+    char buf[224];
+    std::snprintf(buf, sizeof buf,
+                  "%zu route changes, %u FIB writes%s, %zu VIP changes (%u Maglev tables built), diff %.0f ms, "
+                  "apply %.0f ms",
+                  batch.routes.size(), r.fib_ops, r.rebuilt ? " (FIB rebuilt)" : "", batch.vips.size(),
+                  r.maglev_rebuilt, diff_ms, ms_since(t0) - diff_ms);
     *summary = buf;
     version_.fetch_add(1);
     std::lock_guard<std::mutex> g(mu_);

@@ -801,6 +801,7 @@ api::BatchResult TableBuilder::apply(const api::Batch& b) {
     if (b.icmp) icmp_ = *b.icmp;
     if (!t.nbr_ops.empty() || b.neighbor || b.icmp) nbrs_.apply(t.nbr_ops, b.neighbor, b.icmp);
     lb_.commit();
+    t.res.maglev_rebuilt = t.lb.maglev_rebuilt;
     publish(t);
     t.res.visible_ns = since();
     std::vector<uint32_t> released;
