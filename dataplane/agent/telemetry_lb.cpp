@@ -28,10 +28,12 @@ std::string addr_text(const uint8_t* a, bool v6) {
     return net::to_string(v6 ? net::IpAddr::v6(a) : net::IpAddr::v4(a));
 }
 
-// Telemetry keys may not hold '.' or ':' in a way the client splits on.
+// DPDK 22.11 takes only letters, digits, '_' and '/' in a dict key
+// (rte_telemetry's valid_name()) and silently leaves out an entry with any
+// other: everything else becomes '_'. Each entry carries its real name too.
 std::string key_of(std::string s) {
     for (char& c : s)
-        if (c == '.' || c == ':' || c == ' ') c = '_';
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) c = '_';
     return s;
 }
 
@@ -112,6 +114,7 @@ int lb_cmd_vips(Shared& sh, const char* params, rte_tel_data* d) {
         rte_tel_data* x = rte_tel_data_alloc();
         if (!x) return -1;
         rte_tel_data_start_dict(x);
+        rte_tel_data_add_dict_string(x, "name", c.name.c_str());
         rte_tel_data_add_dict_string(x, "address", net::to_string(c.key.address).c_str());
         rte_tel_data_add_dict_string(x, "protocol", api::to_string(c.key.proto));
         rte_tel_data_add_dict_u64(x, "port", c.key.port);

@@ -172,8 +172,8 @@ inline bool classify_lb(const Root::Hot& s, rte_mbuf* m, uint32_t addr, LbScratc
             }
         } else {
             uint32_t need = proto == pkt::kProtoTcp ? 20 : 8;
-            // A first fragment's L4 header follows the fragment header.
-            uint32_t at = (v6 && frag) ? l4 + 8 : l4;
+            // ipv6_walk_chain's offset is past the fragment header already.
+            uint32_t at = l4;
             if (at + need > end) {
                 drop(r, c, m, DropReason::lb_l4_truncated);
                 return false;
@@ -373,11 +373,11 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
             const bool gue = v.mode == api::LbMode::gue;
             const bool ov6 = b.v6;
             const uint32_t over = lb::encap_overhead(ov6, gue);
-            if (nh.mtu <= over || !fits_or_punt(r, c, m, ip, v6, l3_len + over, nh.mtu)) {
+            // The client learns the MTU left after our headers.
+            if (nh.mtu <= over || !fits_or_punt(r, c, m, ip, v6, l3_len, nh.mtu - over)) {
                 if (nh.mtu <= over) drop(r, c, m, DropReason::lb_too_big);
                 return;
             }
-            // Punted packets above quote the MTU before the headers; fix it.
             uint8_t plen = ov6 ? v.src6_len : v.src4_len;
             if (plen == 0xff) [[unlikely]] {
                 drop(r, c, m, DropReason::lb_backend_unreachable);
@@ -424,7 +424,7 @@ void lb_nat_return(const Root::Hot& s, uint8_t* ip, uint32_t avail) {
         pkt::Ipv6Chain ch = pkt::ipv6_walk_chain(ip, end, true);
         if (!ch.ok) return;
         proto = ch.proto;
-        l4 = ch.fragmented ? (ch.nonfirst_fragment ? 0 : ch.offset + 8) : ch.offset;
+        l4 = ch.nonfirst_fragment ? 0 : ch.offset;
     } else {
         end = pkt::load_be16(ip + 2);
         proto = ip[9];
