@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""Live lab demo: sluice-dp routes between three kernel hosts in network
+"""Live lab demo: sluice-dp routes between four kernel hosts in network
 namespaces (software NICs: net_tap), with pings (IPv4 and IPv6), a
-traceroute and HTTP transfers through it, while its counters (read over
-DPDK telemetry) are shown once a second. Everything is removed at the end,
-also on Ctrl-C or SIGTERM.
+traceroute and HTTP transfers through it, and balances a VIP over three
+HTTP backends (L2 DSR), draining one of them by a config reload half way
+through, while its counters (read over DPDK telemetry) are shown once a
+second. Everything is removed at the end, also on Ctrl-C or SIGTERM.
 
 Usage: tests/lab/demo.py [--duration SECONDS] [--binary PATH]
 (tests/lab/demo.sh installs dependencies and builds first.)
 
-    hA 198.18.1.2 ──tap── port a ┐
-    2001:db8:1::2               │  sluice-dp      ┌ port c ──tap── hC 198.18.3.2
-                                 ├── (DPDK) ──────┤               2001:db8:3::2
-    hB 198.18.2.2 ──tap── port b ┘                                198.19.0.1 (lo)
-    2001:db8:2::2
+    hA 198.18.1.2 ──tap── port a ┐                ┌ port c ──tap── hC 198.18.3.2
+    2001:db8:1::2               │  sluice-dp     │               2001:db8:3::2
+    (client of VIP               ├── (DPDK) ──────┤               198.19.0.1, VIP (lo)
+     198.18.100.1:80)            │                │
+    hB 198.18.2.2 ──tap── port b ┘                └ port d ──tap── hD 198.18.4.2
+    2001:db8:2::2, VIP (lo)                                        VIP (lo)
+
+The VIP web (198.18.100.1, TCP port 80, mode l2_dsr) has hB, hC and hD as
+backends; each runs an HTTP server that answers with its name. The demo
+succeeds only if the requests spread over the three (each within 20% of
+an even share), and after hC is drained no new connection reaches it while
+connections opened before the drain are still answered by it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
@@ -31,9 +40,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional"))
 
 import lab  # noqa: E402
 
+import lb_lab  # noqa: E402
+
 SERVICE4 = "198.19.0.1"
 ROUTES = [{"prefix": "198.19.0.0/24", "via": "198.18.3.2"}]
 NEIGHBORS = [{"address": "198.18.2.99", "mac": "02:5e:00:00:99:99", "port": "b"}]
+VIP = lb_lab.LB_VIP4
+VIP_NAME = "web"
+LB_BACKENDS = ("b", "c", "d")
+DRAINED = "c"
+VIPS = [{"name": VIP_NAME, "address": VIP, "protocol": "tcp", "port": 80, "mode": "l2_dsr",
+         "backends": [{"address": f"198.18.{2 + i}.2"} for i in range(len(LB_BACKENDS))]}]
+# Requests per batch, one batch about every LB_TICK seconds, each on a new
+# connection from the next source port (the same ports, hence the same
+# spread, on every run).
+LB_BATCH = 20
+LB_TICK = 0.5
+LB_LONG = 24        # keep-alive connections opened at the start
 
 
 class Stop(Exception):
@@ -52,9 +75,10 @@ def fmt_n(v: float) -> str:
 
 
 class View:
-    def __init__(self, the_lab: lab.Lab, tty: bool):
+    def __init__(self, the_lab: lab.Lab, tty: bool, lbd: "LbDemo | None" = None):
         self.lab = the_lab
         self.tty = tty
+        self.lbd = lbd
         self.prev: dict | None = None
         self.prev_t = 0.0
 
@@ -121,6 +145,8 @@ class View:
                 state = f"{state} static".strip()
             out.append(f"{e.get('address', ''):<22}{e.get('mac', ''):<19}"
                        f"{e.get('port', ''):<6}{state:<12}")
+        out.append("")
+        out += lb_lines(self.lab, self.lbd)
         if events:
             out.append("")
             out.append("traffic:")
@@ -157,6 +183,174 @@ def curl_loop(a: lab.Host, urls: list[str], want: str, workdir: Path, stop: thre
         stop.wait(2.0)
 
 
+class LbDemo:
+    """The balancer's part. A client in hA makes HTTP requests to the VIP in
+    batches, each on a new connection from the next source port, and keeps
+    LB_LONG keep-alive connections open from the start (a request on each
+    every 10 s keeps them tracked). drain() pauses the batches, drains
+    DRAINED by a config reload and resumes; the client's counts are kept
+    apart before and after it."""
+
+    def __init__(self, the_lab: lab.Lab, events: list[str]):
+        self.lab = the_lab
+        self.events = events
+        self.counts: dict[str, dict[str, int]] = {"before": {}, "after": {}}
+        self.phase = "before"
+        self.errors: list = []
+        self.long: dict[str, str] = {}          # connection id -> backend that answered
+        self.long_after: list | None = None     # replies on them after the drain
+        self.long_broken: list = []
+        self.stop = threading.Event()
+        self.pause = threading.Event()
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self.client: lb_lab.LbClient | None = None
+        self.servers: list[lab.Proc] = []
+        self.at_drain: dict | None = None
+        self.drain_line = ""
+
+    def setup(self):
+        a = self.lab.hosts["a"]
+        for k in LB_BACKENDS:
+            h = self.lab.hosts[k]
+            lb_lab.dsr_backend(h, [VIP])
+            self.servers.append(lb_lab.start_lb_server(h, f"h{k.upper()}", tcp=[("0.0.0.0", 80)]))
+        # The router learns the backends' MACs before the first request.
+        for k in LB_BACKENDS:
+            lab.ping(a, self.lab.hosts[k].v4, count=1, wait=2)
+        self.client = lb_lab.LbClient(a)
+        res = self.client.open([[f"k{i}", a.v4, 50000 + i, VIP, 80] for i in range(LB_LONG)])
+        self.long = {f"k{i}": lb_lab.reply_name(r) or f"error {r}" for i, r in enumerate(res)}
+
+    def requests(self) -> int:
+        return sum(self.counts["before"].values()) + sum(self.counts["after"].values())
+
+    def run(self):
+        a = self.lab.hosts["a"]
+        # Source ports 20000..49999 in turn (the keep-alive connections use 50000 on).
+        seq, last_keep = 0, time.monotonic()
+        for _ in range(1_000_000):
+            if self.stop.is_set():
+                break
+            if self.pause.is_set() and not self.resume.is_set():
+                self.paused.set()
+                self.resume.wait(1.0)
+                continue
+            t0 = time.monotonic()
+            flows = [[a.v4, 20000 + (seq + i) % 30000, VIP, 80] for i in range(LB_BATCH)]
+            seq += LB_BATCH
+            try:
+                res = self.client.tcp(flows, threads=4, timeout=5)
+                if t0 - last_keep >= 10 or (self.phase == "after" and self.long_after is None):
+                    again = self.client.request(list(self.long))
+                    last_keep = t0
+                    bad = [(cid, self.long[cid], r) for cid, r in zip(self.long, again)
+                           if lb_lab.reply_name(r) != self.long[cid]]
+                    self.long_broken += bad
+                    if self.phase == "after" and self.long_after is None:
+                        self.long_after = again
+            except lab.LabError as e:
+                self.errors.append(str(e))
+                self.events.append(f"lb client error: {e}")
+                break
+            counts = self.counts[self.phase]
+            for r in res:
+                name = lb_lab.reply_name(r)
+                if name:
+                    counts[name] = counts.get(name, 0) + 1
+                else:
+                    self.errors.append(r)
+            self.stop.wait(max(0.0, LB_TICK - (time.monotonic() - t0)))
+
+    def drain(self, backend_counters) -> bool:
+        """Drains DRAINED between two batches; records its counters then."""
+        self.pause.set()
+        if not self.paused.wait(30):
+            self.events.append("lb: the request loop did not pause for the drain")
+            return False
+        vip = next(v for v in self.lab.vips if v["name"] == VIP_NAME)
+        addr = self.lab.hosts[DRAINED].v4
+        for b in vip["backends"]:
+            if b["address"] == addr:
+                b["state"] = "drain"
+        self.lab.write_config()
+        m = self.lab.reload(expect="applied", timeout=20)
+        self.drain_line = m.string.strip()
+        self.at_drain = backend_counters()
+        self.phase = "after"
+        self.resume.set()
+        v = re.search(r"config version (\d+)", self.drain_line)
+        self.events.append(f"lb: backend h{DRAINED.upper()} ({addr}) drained by reload "
+                           f"(config version {v.group(1) if v else '?'})")
+        return True
+
+    def close(self):
+        self.stop.set()
+        if self.client:
+            self.client.stop()
+        for p in self.servers:
+            p.stop(timeout=5)
+
+
+def lb_backend_rows(the_lab: lab.Lab) -> dict[str, dict]:
+    """/sluice/lb/backends of the VIP keyed by host name (hB, hC, hD)."""
+    by_addr = {the_lab.hosts[k].v4: f"h{k.upper()}" for k in LB_BACKENDS}
+    return {by_addr.get(str(e.get("address")), str(e.get("address"))): e
+            for e in the_lab.lb_backends(VIP_NAME).values()}
+
+
+def lb_lines(the_lab: lab.Lab, lbd: "LbDemo | None") -> list[str]:
+    vips = the_lab.lb_vips()
+    v = vips.get(VIP_NAME, {})
+    out = [f"load balancer: VIP {VIP_NAME} {v.get('address', VIP)} {v.get('protocol', '')}/"
+           f"{v.get('port', '')} {v.get('mode', '')}: packets {v.get('packets', 0)}, "
+           f"new flows {v.get('new_flows', 0)}, tracked {v.get('tracked_flows', 0)}",
+           f"  {'backend':<16}{'state':<7}{'slots':>7}{'packets':>10}{'new flows':>11}"
+           f"{'tracked':>9}{'answered before/after drain':>30}"]
+    for name, e in sorted(lb_backend_rows(the_lab).items()):
+        before = lbd.counts["before"].get(name, 0) if lbd else 0
+        after = lbd.counts["after"].get(name, 0) if lbd else 0
+        out.append(f"  {name + ' ' + str(e.get('address', '')):<16}{str(e.get('state', '')):<7}"
+                   f"{e.get('slots', 0):>7}{e.get('packets', 0):>10}{e.get('new_flows', 0):>11}"
+                   f"{e.get('tracked_flows', 0):>9}{f'{before} / {after}':>30}")
+    return out
+
+
+def lb_verdict(the_lab: lab.Lab, lbd: LbDemo) -> list[str]:
+    """The balancer's results; lines starting with "FAIL" fail the demo."""
+    out = []
+    before, after = lbd.counts["before"], lbd.counts["after"]
+    names = [f"h{k.upper()}" for k in LB_BACKENDS]
+    drained = f"h{DRAINED.upper()}"
+    n = sum(before.values())
+    even = n / len(names)
+    spread_ok = n >= 100 and all(abs(before.get(k, 0) - even) <= 0.2 * even for k in names)
+    out.append(f"{'ok  ' if spread_ok else 'FAIL'} spread before the drain: "
+               + ", ".join(f"{k} {before.get(k, 0)}" for k in names)
+               + f" of {n} requests (each within 20% of {even:.0f})")
+    others = [k for k in names if k != drained]
+    drain_ok = lbd.at_drain is not None and after.get(drained, 0) == 0 \
+        and all(after.get(k, 0) > 0 for k in others)
+    out.append(f"{'ok  ' if drain_ok else 'FAIL'} after draining {drained}: "
+               + ", ".join(f"{k} {after.get(k, 0)}" for k in names) + " new requests")
+    if lbd.at_drain is not None:
+        end = lb_backend_rows(the_lab)
+        nf0 = int(lbd.at_drain.get(drained, {}).get("new_flows", -1))
+        nf1 = int(end.get(drained, {}).get("new_flows", -2))
+        state = end.get(drained, {}).get("state")
+        ok = nf0 == nf1 and state == "drain"
+        out.append(f"{'ok  ' if ok else 'FAIL'} telemetry: {drained} state {state}, new flows "
+                   f"{nf0} at the drain and {nf1} at the end")
+    on_drained = [cid for cid, k in lbd.long.items() if k == drained]
+    long_ok = bool(on_drained) and lbd.long_after is not None and not lbd.long_broken
+    out.append(f"{'ok  ' if long_ok else 'FAIL'} {LB_LONG} keep-alive connections opened before the "
+               f"drain ({len(on_drained)} on {drained}) still answered by the same backend after it"
+               + (f"; broken: {lbd.long_broken[:3]}" if lbd.long_broken else ""))
+    if lbd.errors:
+        out.append(f"FAIL {len(lbd.errors)} requests failed, first: {lbd.errors[:3]}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=float, default=30, help="seconds to run (default 30)")
@@ -174,13 +368,14 @@ def main() -> int:
     signal.signal(signal.SIGHUP, _on_term)
     lab.cleanup_stale()
 
-    the_lab = lab.Lab(tag="demo", hosts=3, routes=ROUTES, neighbors=NEIGHBORS,
+    the_lab = lab.Lab(tag="demo", hosts=4, routes=ROUTES, neighbors=NEIGHBORS, vips=VIPS,
                       binary=args.binary, stats_interval=1, keep_workdir=True)
     stop = threading.Event()
     events: list[str] = []
     curl_ok: list[bool] = []
     pings: list[tuple[str, lab.Proc]] = []
     cleanup_dirs: list[Path] = []
+    lbd: LbDemo | None = None
     rc = 0
     try:
         print(f"demo: starting {args.binary} on net_tap ports "
@@ -188,7 +383,12 @@ def main() -> int:
         the_lab.start()
         a, b, c = the_lab.hosts["a"], the_lab.hosts["b"], the_lab.hosts["c"]
         c.run(["ip", "addr", "add", f"{SERVICE4}/32", "dev", "lo"])
-        print(f"demo: data plane ready; hosts {a.name} {b.name} {c.name}", flush=True)
+        print(f"demo: data plane ready; hosts {a.name} {b.name} {c.name} "
+              f"{the_lab.hosts['d'].name}", flush=True)
+        lbd = LbDemo(the_lab, events)
+        lbd.setup()
+        print(f"demo: VIP {VIP}:80 (l2_dsr) served by hB, hC, hD; their HTTP servers answer "
+              f"with their name", flush=True)
 
         tr = a.run(["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", SERVICE4],
                    check=False, timeout=40)
@@ -218,9 +418,12 @@ def main() -> int:
             a, [f"http://{b.v4}:8080/blob.bin", f"http://[{b.v6}]:8081/blob.bin"], want, www,
             stop, events, curl_ok))
         t.start()
+        lb_thread = threading.Thread(target=lbd.run, daemon=True)
+        lb_thread.start()
 
-        view = View(the_lab, sys.stdout.isatty())
+        view = View(the_lab, sys.stdout.isatty(), lbd)
         t0 = time.monotonic()
+        drained = False
         for _ in range(int(duration) + 5):
             elapsed = time.monotonic() - t0
             if elapsed >= duration:
@@ -229,13 +432,21 @@ def main() -> int:
                 print("demo: the data plane exited!" + the_lab.describe(), flush=True)
                 rc = 1
                 break
+            # Half way, once enough requests were made to judge the spread.
+            if not drained and elapsed >= duration / 2 and \
+                    (lbd.requests() >= 300 or elapsed >= duration * 0.8):
+                drained = True
+                if not lbd.drain(lambda: lb_backend_rows(the_lab)):
+                    rc = 1
             try:
                 view.show(view.render(elapsed, duration, events))
             except (OSError, ValueError, lab.LabError) as e:
                 print(f"demo: telemetry error: {e}", flush=True)
             time.sleep(max(0.0, 1.0 - (time.monotonic() - t0 - elapsed)))
         stop.set()
+        lbd.stop.set()
         t.join(timeout=40)
+        lb_thread.join(timeout=40)
 
         print("\ndemo: results", flush=True)
         for name, p in pings:
@@ -250,6 +461,11 @@ def main() -> int:
         print(f"  curl transfers: {good}/{len(curl_ok)} complete with matching sha256")
         if not curl_ok or good != len(curl_ok):
             rc = 1
+        print("\n".join("  " + ln for ln in lb_lines(the_lab, lbd)))
+        for ln in lb_verdict(the_lab, lbd):
+            print(f"  lb: {ln}")
+            if ln.startswith("FAIL"):
+                rc = 1
     except (KeyboardInterrupt, Stop):
         print("\ndemo: interrupted, cleaning up", flush=True)
         rc = 130
@@ -258,6 +474,8 @@ def main() -> int:
         rc = 1
     finally:
         stop.set()
+        if lbd:
+            lbd.close()
         the_lab.close()
         for d in cleanup_dirs:
             shutil.rmtree(d, ignore_errors=True)

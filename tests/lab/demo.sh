@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs the live lab demo: sluice-dp on
-# software NICs (net_tap) routing between three kernel hosts in network
-# namespaces, with ping, traceroute and HTTP through it and its counters on
-# screen. Cleans up after itself.
+# software NICs (net_tap) routing between four kernel hosts in network
+# namespaces, with ping, traceroute and HTTP through it, and balancing a VIP
+# over three HTTP backends (one drained by a reload half way), its counters
+# on screen. Ends with "demo: OK" only if everything behaved. Cleans up
+# after itself.
 # Usage: ./tests/lab/demo.sh [--duration SECONDS]     (as root)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
