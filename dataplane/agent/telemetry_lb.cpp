@@ -77,6 +77,7 @@ uint64_t sum_backend(const Shared& sh, uint32_t slot, Counter LbCounters::Backen
 }
 
 std::string backend_text(const LbTables& t, uint32_t slot) {
+    if (slot == kRemovedBackend) return "(removed)";
     if (slot >= t.backends.size()) return "";
     const LbBackend& b = t.backends[slot];
     return addr_text(b.addr.data(), b.v6) + " " + std::to_string(host16(b.port_be));

@@ -29,6 +29,8 @@ struct LbCounters {
     Counter icmp_to_backend{};  // ICMP too-big errors delivered to a flow's backend
 };
 
+inline constexpr uint32_t kRemovedBackend = UINT32_MAX - 1;
+
 // What /sluice/lb/which asks and the worker answers (lb/stage.cpp, lb_which).
 struct WhichQuery {
     lb::FlowKey key;
@@ -37,7 +39,8 @@ struct WhichQuery {
     uint32_t vip = 0;            // its slot
     uint32_t maglev_slot = 0;
     uint32_t maglev_backend = UINT32_MAX;   // backend slot, UINT32_MAX: none
-    uint32_t tracked_backend = UINT32_MAX;  // backend slot of a live tracked flow
+    uint32_t tracked_backend = UINT32_MAX;  // backend slot of a live tracked flow; kRemovedBackend:
+                                            // tracked to a backend no longer in the tables
     uint32_t chosen = UINT32_MAX;           // where a packet would go now
     const char* reason = "";
 };

@@ -263,6 +263,10 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                     if ((f & kFinRst)) w->flows.set_class(L.key[j], h, lb::FlowClass::tcp_closing);
                 } else if (f & kIcmpErr) {
                     chosen = maglev_backend(v, h);
+                    if (chosen == kNone) {
+                        drop(r, c, m, DropReason::lb_no_backend);
+                        continue;
+                    }
                 } else if (v.on_down == api::DownRule::drop && !(f & kSyn)) {
                     drop(r, c, m, DropReason::lb_backend_down);
                     continue;
@@ -481,16 +485,21 @@ void lb_answer_query(const Root& root, LbWorker& w) {
             if (const lb::FlowValue* fv = w.flows.find(k, h, w.now_ms, to);
                 fv && fv->vip == vs && fv->vip_uid == v.uid) {
                 const LbBackend* b = fv->backend < t.backends.size() ? &t.backends[fv->backend] : nullptr;
-                if (b && b->uid == fv->backend_uid) {
-                    q->tracked_backend = fv->backend;
-                    if (b->state != api::BackendState::down) {
-                        q->chosen = fv->backend;
-                        q->reason = "tracked flow";
-                    } else {
-                        q->reason = v.on_down == api::DownRule::drop ? "tracked flow's backend is down: dropped"
-                                                                     : "tracked flow's backend is down: Maglev";
-                        if (v.on_down == api::DownRule::drop) q->chosen = kNone;
-                    }
+                q->tracked_backend = fv->backend;
+                if (b && b->uid == fv->backend_uid && b->state != api::BackendState::down) {
+                    q->chosen = fv->backend;
+                    q->reason = "tracked flow";
+                } else {
+                    // Down or removed: as the stage treats the next packet
+                    // (a SYN would be rescheduled even under drop).
+                    bool gone = !b || b->uid != fv->backend_uid;
+                    if (gone) q->tracked_backend = kRemovedBackend;
+                    q->reason = v.on_down == api::DownRule::drop
+                                    ? (gone ? "tracked flow's backend was removed: dropped"
+                                            : "tracked flow's backend is down: dropped")
+                                    : (gone ? "tracked flow's backend was removed: Maglev"
+                                            : "tracked flow's backend is down: Maglev");
+                    if (v.on_down == api::DownRule::drop) q->chosen = kNone;
                 }
             }
         }

@@ -119,8 +119,10 @@ struct Ipv6Chain {
 inline constexpr unsigned kIpv6MaxExtHeaders = 8;
 
 // `len`: bytes readable from ip (normally min(avail, 40 + payload length)).
-// With stop_at_fragment, a fragmented packet (first or not) ends the walk at
-// its fragment header so every fragment of a datagram reports the same proto.
+// With stop_at_fragment, a fragmented packet (first or not) ends the walk
+// just after its fragment header, so every fragment of a datagram reports
+// the same proto; `offset` then points past the fragment header (at the
+// upper-layer header in a first fragment).
 inline Ipv6Chain ipv6_walk_chain(const uint8_t* ip, size_t len, bool stop_at_fragment = false) {
     Ipv6Chain r;
     uint8_t nh = ip[6];

@@ -537,11 +537,6 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
             --static_routes_;
         }
         if (u.op == api::RouteUpdate::Op::del) continue;
-        if (e.vip) {
-            t.error("routes[" + std::to_string(i) + "].prefix",
-                    net::to_string(u.prefix) + " is a VIP's address; a route cannot have exactly that prefix");
-            continue;
-        }
         auto key = std::make_pair(u.nexthops, u.prefix.addr.is_v6());
         auto it = values.find(key);
         if (it == values.end()) {
@@ -565,6 +560,20 @@ void TableBuilder::mutate(const api::Batch& b, Txn& t) {
         if (a.add && e.route != kNoRoute)
             t.error("vips", net::to_string(a.address) + " is also a route's prefix (" + net::to_string(host) +
                             "); remove the route or change the VIP");
+    }
+    // A route on an address that is still a VIP's after the batch (checked
+    // after both loops: the batch may move an address from one to the other).
+    if (!lb_.tables()->addresses.empty() || !t.lb.addresses.empty()) {
+        for (size_t i = 0; i < b.routes.size(); ++i) {
+            const auto& u = b.routes[i];
+            if (u.op != api::RouteUpdate::Op::set || u.prefix.len != (u.prefix.addr.is_v6() ? 128 : 32)) continue;
+            const RouteEntry* e = u.prefix.addr.is_v6() ? routes6_.find(Key6::of(u.prefix)) : routes4_.find(Key4::of(u.prefix));
+            bool added_now = false;
+            for (const auto& a : t.lb.addresses) added_now |= a.add && a.address == u.prefix.addr;
+            if (e && e->vip && !added_now)
+                t.error("routes[" + std::to_string(i) + "].prefix",
+                        net::to_string(u.prefix) + " is a VIP's address; a route cannot have exactly that prefix");
+        }
     }
     for (const auto& [k, mac] : t.new_statics) {
         auto it = statics_.find(k);
