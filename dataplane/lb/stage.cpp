@@ -81,22 +81,43 @@ inline bool fits_or_punt(BurstResult& r, CoreCounters& c, rte_mbuf* m, const uin
     return false;
 }
 
+// An on-link backend's MAC: from the worker's neighbor cache when it holds
+// the backend's slot still (lb_worker.hpp), else through forward_burst's
+// bulk lookup, which fills the cache. `dsr`: the packet still names the
+// VIP, so the agent must be told which backend to resolve if it must.
+inline void to_onlink_backend(const Root::Hot& s, const NeighborTable& nbrs, LbWorker& w, BurstScratch& sc,
+                              BurstResult& r, rte_mbuf* m, uint16_t port, uint32_t backend, bool dsr) {
+    const LbBackend& b = s.lb->backends[backend];
+    const NeighborCacheEntry& e = w.nbr_cache[backend];
+    if (e.backend_uid == b.uid && e.port == port && nbrs.generation(e.slot) == e.generation) [[likely]] {
+        uint64_t word = nbrs.word(e.slot);
+        if (!(word & kMacValid)) [[unlikely]] {
+            punt(r, m, Punt::lb_neighbor, dsr ? backend + 1 : 0);
+            return;
+        }
+        burst::write_l2(rte_pktmbuf_mtod(m, uint8_t*), word, s.ifaces[port]);
+        burst::enqueue_tx(r, port, m);
+        return;
+    }
+    burst::queue_onlink(sc, m, port, b.addr.data(), dsr ? 2 + backend : 1, backend);
+}
+
 // Sends a rewritten packet to the next hop's MAC, or queues it for the
 // on-link lookup, or hands it to the agent to resolve. Load-balanced
 // packets keep their TTL here (NAT decremented it already; DSR and
 // encapsulation do not route the client's packet).
-inline void to_nexthop(const Root::Hot& s, const NeighborTable& nbrs, BurstScratch& sc, BurstResult& r, rte_mbuf* m,
-                       const NextHop& nh) {
-    if (nh.neighbor == kNoNeighbor) {
-        burst::queue_onlink(sc, m, nh.port, nullptr, 1);
+inline void to_nexthop(const Root::Hot& s, const NeighborTable& nbrs, LbWorker& w, BurstScratch& sc, BurstResult& r,
+                       rte_mbuf* m, const NextHop& nh, uint32_t backend) {
+    if (nh.neighbor == kNoNeighbor) {  // on-link: the packet's destination is the backend
+        to_onlink_backend(s, nbrs, w, sc, r, m, nh.port, backend, false);
         return;
     }
-    uint64_t w = nbrs.word(nh.neighbor);
-    if (!(w & kMacValid)) [[unlikely]] {
+    uint64_t word = nbrs.word(nh.neighbor);
+    if (!(word & kMacValid)) [[unlikely]] {
         punt(r, m, Punt::lb_neighbor, 0);
         return;
     }
-    burst::write_l2(rte_pktmbuf_mtod(m, uint8_t*), w, s.ifaces[nh.port]);
+    burst::write_l2(rte_pktmbuf_mtod(m, uint8_t*), word, s.ifaces[nh.port]);
     burst::enqueue_tx(r, nh.port, m);
 }
 
@@ -351,7 +372,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 return;
             }
             if (!fits_or_punt(r, c, m, ip, v6, l3_len, nh.mtu)) return;
-            burst::queue_onlink(sc, m, nh.port, b.addr.data(), 2 + L.backend[j]);
+            to_onlink_backend(s, nbrs, *w, sc, r, m, nh.port, L.backend[j], true);
             return;
         case api::LbMode::nat: {
             if ((v6 ? ip[7] : ip[8]) <= 1) [[unlikely]] {
@@ -369,7 +390,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 pkt::ipv6_decrement_hop_limit(ip);
             else
                 pkt::ipv4_decrement_ttl(ip);
-            to_nexthop(s, nbrs, sc, r, m, nh);
+            to_nexthop(s, nbrs, *w, sc, r, m, nh, L.backend[j]);
             return;
         }
         case api::LbMode::ipip:
@@ -407,13 +428,24 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 return;
             }
             pkt::store_be16(d + 12, ov6 ? pkt::kEtherTypeIpv6 : pkt::kEtherTypeIpv4);
-            to_nexthop(s, nbrs, sc, r, m, nh);
+            to_nexthop(s, nbrs, *w, sc, r, m, nh, L.backend[j]);
             return;
         }
         }
     };
     for (uint16_t q = 0; q < n4; ++q) finish(L.i4[q], L.nh4[q]);
     for (uint16_t q = 0; q < n6; ++q) finish(L.i6[q], L.nh6[q]);
+}
+
+void lb_remember_neighbors(const Root::Hot& s, const NeighborTable& nbrs, LbWorker& w, const BurstScratch& sc) {
+    for (uint16_t k = 0; k < sc.n_fwd; ++k) {
+        const uint32_t b = sc.fwd_backend[k];
+        const uint32_t slot = sc.fwd_slot[k];
+        if (b == UINT32_MAX || slot == kNoNeighbor) continue;
+        // The generation is read after the lookup found the key: if the key
+        // went meanwhile, the slot's next key changes it again (table.hpp).
+        w.nbr_cache[b] = {s.lb->backends[b].uid, slot, nbrs.generation(slot), sc.fwd_port[k]};
+    }
 }
 
 void lb_nat_return(const Root::Hot& s, uint8_t* ip, uint32_t avail) {

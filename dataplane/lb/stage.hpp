@@ -25,6 +25,10 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
 // Called only when the root has NAT VIPs (Root::Hot::nat_filter).
 void lb_nat_return(const Root::Hot& s, uint8_t* ip, uint32_t avail);
 
+// After forward_burst's bulk neighbor lookup: remembers the slots found for
+// on-link backends in the worker's neighbor cache.
+void lb_remember_neighbors(const Root::Hot& s, const NeighborTable& nbrs, LbWorker& w, const BurstScratch& sc);
+
 // Answers the telemetry thread's question, if any (once per poll loop).
 void lb_answer_query(const Root& root, LbWorker& w);
 

@@ -32,6 +32,7 @@ std::unique_ptr<NeighborTable> NeighborTable::create(uint32_t capacity, std::str
     }
     t->capacity_ = capacity;
     t->slots_ = std::make_unique<std::atomic<uint64_t>[]>(capacity);
+    t->gens_ = std::make_unique<std::atomic<uint32_t>[]>(capacity);
     for (uint32_t i = 0; i < capacity; ++i) t->slots_[i].store(0, std::memory_order_relaxed);
     t->keys_.resize(capacity);
     t->used_.assign(capacity, false);
@@ -62,6 +63,9 @@ uint32_t NeighborTable::insert(const NeighborKey& k) {
     if (free_.empty()) return kNoNeighbor;
     uint32_t slot = free_.back();
     slots_[slot].store(0, std::memory_order_relaxed);
+    // A new key in this slot: a reader that cached the slot for the old key
+    // while it was being removed must see a different generation now.
+    gens_[slot].store(gens_[slot].load(std::memory_order_relaxed) + 1, std::memory_order_release);
     if (rte_hash_add_key_data(hash_, &k, reinterpret_cast<void*>(uintptr_t(slot))) < 0) return kNoNeighbor;
     free_.pop_back();
     keys_[slot] = k;
@@ -72,6 +76,8 @@ uint32_t NeighborTable::insert(const NeighborKey& k) {
 void NeighborTable::remove(uint32_t slot, RcuDomain& rcu) {
     if (!used_[slot]) return;
     invalidate(slot);
+    // Before the key can be reused (after the grace period below).
+    gens_[slot].store(gens_[slot].load(std::memory_order_relaxed) + 1, std::memory_order_release);
     int32_t pos = rte_hash_del_key(hash_, &keys_[slot]);
     used_[slot] = false;
     rcu.retire([this, slot, pos] {

@@ -69,6 +69,11 @@ public:
 
     // --- readers (workers, any thread) ---
     uint64_t word(uint32_t slot) const { return slots_[slot].load(std::memory_order_acquire); }
+    // Changes whenever the slot's key is removed or a new key takes the
+    // slot: a reader that remembers a
+    // slot across quiescent states (the load balancer's per-backend cache)
+    // remembers its generation too and looks the key up again when it moved.
+    uint32_t generation(uint32_t slot) const { return gens_[slot].load(std::memory_order_acquire); }
     // Bulk lookup; slots[i] = slot or kNoNeighbor. n <= 64.
     void lookup_bulk(const NeighborKey* const* keys, uint32_t n, uint32_t* slots) const;
     uint32_t lookup(const NeighborKey& k) const;
@@ -90,6 +95,7 @@ private:
     rte_hash* hash_ = nullptr;
     uint32_t capacity_ = 0;
     std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+    std::unique_ptr<std::atomic<uint32_t>[]> gens_;
     std::vector<NeighborKey> keys_;
     std::vector<bool> used_;
     std::vector<uint32_t> free_;

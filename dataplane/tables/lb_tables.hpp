@@ -34,6 +34,7 @@ struct MaglevTable {
     uint32_t m = 0;
     std::vector<uint16_t> slot;      // m entries: index into members, or lb::kNoBackend
     std::vector<uint32_t> members;   // index -> global backend slot, in key order
+    std::vector<uint32_t> held;      // index -> slots it holds (counted once, when built)
 };
 
 struct LbBackend {

@@ -50,12 +50,16 @@ inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) {
 // packet's own destination); `lb`: 0 for a routed packet (TTL decremented on
 // send), else a load-balanced one (sent as it is; lb - 1 is the punt payload
 // for Punt::lb_neighbor).
-inline void queue_onlink(BurstScratch& sc, rte_mbuf* m, uint16_t port, const uint8_t* key_addr, uint32_t lb) {
+// `backend`: for a load-balanced packet to an on-link backend, its slot (the
+// lookup's answer fills the worker's neighbor cache), else UINT32_MAX.
+inline void queue_onlink(BurstScratch& sc, rte_mbuf* m, uint16_t port, const uint8_t* key_addr, uint32_t lb,
+                         uint32_t backend = UINT32_MAX) {
     uint16_t k = sc.n_fwd++;
     sc.fwd_m[k] = m;
     sc.fwd_port[k] = port;
     sc.fwd_addr[k] = key_addr;
     sc.fwd_lb[k] = lb;
+    sc.fwd_backend[k] = backend;
 }
 
 }  // namespace sluice::dp::burst

@@ -230,6 +230,7 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
             uint16_t cnt = uint16_t(sc.n_fwd - off < 64 ? sc.n_fwd - off : 64);
             nbrs.lookup_bulk(sc.key_ptr + off, cnt, sc.fwd_slot + off);
         }
+        if (lbw) lb_remember_neighbors(s, nbrs, *lbw, sc);
         for (uint16_t k = 0; k < sc.n_fwd; ++k) {
             rte_mbuf* m = sc.fwd_m[k];
             uint64_t w = sc.fwd_slot[k] == kNoNeighbor ? 0 : nbrs.word(sc.fwd_slot[k]);

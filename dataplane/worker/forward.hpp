@@ -54,6 +54,7 @@ struct BurstScratch {
     uint32_t fwd_slot[kMaxBurst];
     const uint8_t* fwd_addr[kMaxBurst];  // address to resolve; null: the packet's destination
     uint32_t fwd_lb[kMaxBurst];          // 0: routed; else load-balanced (burst_ops.hpp, queue_onlink)
+    uint32_t fwd_backend[kMaxBurst];     // load-balanced: the backend slot whose neighbor this is, else UINT32_MAX
     uint16_t n_fwd;
     NeighborKey keys[kMaxBurst];
     const NeighborKey* key_ptr[kMaxBurst];

@@ -91,12 +91,22 @@ TEST(FlowTable, HitAndMiss) {
     t.prefetch(0xffffffffu);
 }
 
-TEST(FlowTable, ValueIsWritableThroughThePointer) {
+TEST(FlowTable, RebindMovesTheEntryAndItsBackendCount) {
     FlowTable t(64);
-    t.insert(key(1), 5, val(1, 1), FlowClass::tcp, 0, kLong)->backend = 42;  // a reschedule
-    FlowValue* p = t.find(key(1), 5, 1, kLong);
+    FlowValue* p = t.insert(key(1), 5, val(1, 1), FlowClass::tcp, 0, kLong);
+    EXPECT_EQ(t.live_backend(1), 1u);
+    t.rebind(p, 42, 4242);  // a reschedule after its backend went down
+    p = t.find(key(1), 5, 1, kLong);
     ASSERT_NE(p, nullptr);
     EXPECT_EQ(p->backend, 42u);
+    EXPECT_EQ(p->backend_uid, 4242u);
+    EXPECT_EQ(p->vip, 1u);
+    EXPECT_EQ(t.live_backend(1), 0u);
+    EXPECT_EQ(t.live_backend(42), 1u);
+    EXPECT_EQ(t.live(1), 1u);
+    EXPECT_TRUE(t.remove(key(1), 5));
+    EXPECT_EQ(t.live_backend(42), 0u);
+    EXPECT_EQ(t.live_backend(sluice::lb::kMaxBackendSlots), 0u);  // out of range reads 0
 }
 
 TEST(FlowTable, EqualHashesAreToldApartByTheKey) {
@@ -116,9 +126,13 @@ TEST(FlowTable, OverwriteReplacesValueAndMovesVipCount) {
     EXPECT_TRUE(same(t.find(key(9), h, 11, kLong), val(2, 5)));
     EXPECT_EQ(t.live(1), 0u);
     EXPECT_EQ(t.live(2), 1u);
-    // Same VIP, other backend: the count stays.
+    EXPECT_EQ(t.live_backend(1), 0u);
+    EXPECT_EQ(t.live_backend(5), 1u);
+    // Same VIP, other backend: the VIP's count stays, the backend's moves.
     t.insert(key(9), h, val(2, 6), FlowClass::tcp, 12, kLong);
     EXPECT_EQ(t.live(2), 1u);
+    EXPECT_EQ(t.live_backend(5), 0u);
+    EXPECT_EQ(t.live_backend(6), 1u);
     const auto s = t.stats();
     EXPECT_EQ(s.inserted, 1u);  // an overwrite is not a new entry
     EXPECT_EQ(s.live, 1u);
@@ -283,7 +297,8 @@ TEST(FlowTable, SweepExpiresIdleEntriesAcrossTheTableInBoundedCalls) {
 }
 
 // A reference model: per bucket, the entries in recency order (front: most
-// recent), with the same rules written the plain way.
+// recent), with the same rules written the plain way, and the per-VIP and
+// per-backend counts.
 class Model {
 public:
     struct E {
@@ -300,7 +315,24 @@ public:
         return uint32_t(now - e.last) > std::min<uint32_t>(t.ms[e.cls], 0x7fffffffu);
     }
 
-    void out(const E& e) { --live[e.v.vip]; }
+    void out(const E& e) {
+        --live[e.v.vip];
+        --live_backend[e.v.backend];
+    }
+    void in(const FlowValue& v) {
+        ++live[v.vip];
+        ++live_backend[v.backend];
+    }
+
+    void rebind(uint32_t id, uint32_t hash, uint32_t backend, uint32_t uid) {
+        for (auto& e : bucket(hash))
+            if (e.id == id) {
+                --live_backend[e.v.backend];
+                ++live_backend[backend];
+                e.v.backend = backend;
+                e.v.backend_uid = uid;
+            }
+    }
 
     const FlowValue* find(uint32_t id, uint32_t hash, uint32_t now, const FlowTimeouts& t) {
         auto& l = bucket(hash);
@@ -326,7 +358,7 @@ public:
             if (!expired(*it, now, t)) {
                 out(*it);
                 *it = E{id, v, cls, now};
-                ++live[v.vip];
+                in(v);
                 l.splice(l.begin(), l, it);
                 return;
             }
@@ -354,7 +386,7 @@ public:
             l.erase(victim);
         }
         l.push_front(E{id, v, cls, now});
-        ++live[v.vip];
+        in(v);
         ++s_inserted;
     }
 
@@ -401,7 +433,8 @@ public:
         return n;
     }
 
-    std::map<uint32_t, uint64_t> live;  // per VIP
+    std::map<uint32_t, uint64_t> live;          // per VIP
+    std::map<uint32_t, uint64_t> live_backend;  // per backend slot
     uint64_t s_inserted = 0, s_evicted = 0, s_expired = 0, s_removed = 0;
 
 private:
@@ -410,8 +443,11 @@ private:
 };
 
 TEST(FlowTable, MatchesReferenceModelUnderRandomOperations) {
+    // Random finds (some followed by a rebind), inserts, overwrites,
+    // removes, class changes and sweeps on a small table, so that evictions
+    // and expiries are frequent; after each, every count must match.
     const FlowTimeouts to{{300, 50, 120}};
-    constexpr uint32_t kVips = 6, kKeys = 160, kOps = 30000;
+    constexpr uint32_t kVips = 6, kBackends = 50, kKeys = 160, kOps = 30000;
     for (uint32_t seed : {1u, 2u, 3u}) {
         SCOPED_TRACE(seed);
         std::mt19937 rng(seed);
@@ -426,14 +462,19 @@ TEST(FlowTable, MatchesReferenceModelUnderRandomOperations) {
             const uint32_t r = rng() % 100;
             now += rng() % 4;
             if (r < 40) {
-                const FlowValue* a = t.find(key(id), hash[id], now, to);
+                FlowValue* a = t.find(key(id), hash[id], now, to);
                 const FlowValue* b = m.find(id, hash[id], now, to);
                 ASSERT_EQ(a == nullptr, b == nullptr) << "op " << op;
                 if (b) {
                     ASSERT_TRUE(same(a, *b));
+                    if (rng() % 4 == 0) {  // the backend went down: a reschedule
+                        const uint32_t be = rng() % kBackends;
+                        t.rebind(a, be, be + 7);
+                        m.rebind(id, hash[id], be, be + 7);
+                    }
                 }
             } else if (r < 75) {
-                const FlowValue v = val(rng() % kVips, rng() % 50);
+                const FlowValue v = val(rng() % kVips, rng() % kBackends);
                 const uint32_t cls = rng() % 3;
                 const FlowValue* a = t.insert(key(id), hash[id], v, FlowClass(cls), now, to);
                 m.insert(id, hash[id], v, cls, now, to);
@@ -455,6 +496,8 @@ TEST(FlowTable, MatchesReferenceModelUnderRandomOperations) {
             ASSERT_EQ(s.expired, m.s_expired);
             ASSERT_EQ(s.removed, m.s_removed);
             for (uint32_t v = 0; v < kVips; ++v) ASSERT_EQ(t.live(v), m.live[v]) << "vip " << v << " op " << op;
+            for (uint32_t be = 0; be < kBackends; ++be)
+                ASSERT_EQ(t.live_backend(be), m.live_backend[be]) << "backend " << be << " op " << op;
         }
         EXPECT_GT(m.s_evicted, 100u);  // the run did exercise each path
         EXPECT_GT(m.s_expired, 100u);
