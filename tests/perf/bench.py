@@ -3,10 +3,11 @@
 testpmd io forward, on the same single worker lcore with the same traffic,
 in one run. Writes docs/perf.md and docs/perf.png.
 
-    python3 tests/perf/bench.py            # the whole comparison and the table updates (~35 min)
+    python3 tests/perf/bench.py            # the whole comparison, the LB profiles and the table updates (~50 min)
     python3 tests/perf/bench.py --quick    # IPv4/IPv6 x 1k prefixes, no callgrind, tables of 10^5 (minutes)
     python3 tests/perf/bench.py --smoke --out /tmp/r.json --no-report   # 1 s per contender
     python3 tests/perf/bench.py --only tables   # only the table-update step, merged into docs/perf.json
+    python3 tests/perf/bench.py --only lb       # only the load balancer profiles, merged likewise
 
 Traffic: two net_null ports (RX hands out mbufs, TX frees them; no packet
 ever leaves the process) plus the LD_PRELOAD shim libsluice_trafficgen.so,
@@ -29,6 +30,12 @@ Table updates (tests/perf/tables_bench.py): route changes, reloads and a
 full load on 10^6-route tables, timed by bench_tables, and forwarding while
 10 000 route changes a second are applied, by bench_churn; results under
 "tables" in the JSON.
+
+Load balancer (tests/perf/lb_bench.py): VIP traffic (1 000 and 1 000 000
+5-tuples to one VIP) in L2 DSR, IPIP and NAT mode with 10 and 1 000
+backends against l3fwd LPM (and sluice) routing the same packets, callgrind
+with the LB stage's share, the Maglev build time and backend changes to
+publication at 1 000 VIPs; results under "lb" in the JSON.
 """
 import argparse
 import json
@@ -40,6 +47,7 @@ import subprocess
 import sys
 import time
 
+import lb_bench
 import tables_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -137,6 +145,11 @@ def write_ours_config(path, routes_file):
 
 
 # ---------------------------------------------------------------- build
+BENCH_TARGETS = ["dataplane/sluice-dp", "tests/perf/trafficgen/libsluice_trafficgen.so", "tests/perf/bench_stages",
+                 "tests/perf/bench_tables", "tests/perf/bench_churn", "tests/perf/bench_config_load",
+                 "tests/perf/bench_lb_update"]
+
+
 def ensure_build(build_dir, dry):
     """A release build (-O3, NDEBUG), as l3fwd is built (-O3)."""
     if dry:
@@ -146,7 +159,9 @@ def ensure_build(build_dir, dry):
         subprocess.run(["meson", "setup", build_dir, "-Dbuildtype=release", "-Db_ndebug=true"], cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL)
     log(f"building {build_dir}")
-    subprocess.run(["ninja", "-C", build_dir], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    # Only what the benchmark runs (the unit tests take longer to build than
+    # the whole data plane and are not needed here).
+    subprocess.run(["ninja", "-C", build_dir] + BENCH_TARGETS, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def ensure_l3fwd(workdir, maxroutes, dry):
@@ -378,8 +393,9 @@ def callgrind_breakdown(thread_file, packets, top=14):
         ir = int(m.group(1).replace(",", ""))
         where = m.group(2)
         fn = where.split(":", 1)[1] if ":" in where else where
-        fn = re.sub(r"^\(anonymous namespace\)::", "", fn)
-        fn = re.sub(r"\(.*", "", fn).strip()
+        fn = fn.replace("(anonymous namespace)::", "")
+        lam = "::{lambda" in fn  # a lambda is named after its function: tell them apart
+        fn = re.sub(r"\(.*", "", fn).strip() + ("::{lambda}" if lam else "")
         lib = re.search(r"\[(.*)\]$", where)
         rows.append({"fn": fn, "obj": os.path.basename(lib.group(1)) if lib else "",
                      "ipp": round(ir / packets, 1)})
@@ -435,7 +451,10 @@ def main():
     ap.add_argument("--no-callgrind", action="store_true")
     ap.add_argument("--no-micro", action="store_true", help="skip the Google Benchmark stages")
     ap.add_argument("--no-tables", action="store_true", help="skip the table-update step (bench_tables, bench_churn)")
-    ap.add_argument("--only", choices=["tables"],
+    ap.add_argument("--no-lb", action="store_true", help="skip the load balancer profiles")
+    ap.add_argument("--no-callgrind-lb", action="store_true", help="load balancer profiles without callgrind")
+    ap.add_argument("--callgrind-seconds-lb", type=int, default=15, help="seconds of VIP traffic under callgrind")
+    ap.add_argument("--only", choices=["tables", "lb"],
                     help="run only this step (with --quick/--smoke: their sizes) and merge its results into --out")
     ap.add_argument("--load-timeout", type=int, default=1500, help="max seconds from start to first traffic")
     ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
@@ -478,6 +497,8 @@ def main():
         ensure_build(a.build, a.dry_run)
     tables_mode = "smoke" if a.smoke else "quick" if a.quick else "full"
     command_line = " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])
+    if a.quick or a.smoke:
+        a.no_callgrind_lb = True
     if a.only == "tables":
         run_tables_only(a, tables_mode, command_line)
         return
@@ -489,6 +510,9 @@ def main():
                 sys.exit(f"missing {path}: build with tests enabled (ninja -C {a.build})")
         if not a.no_huge:
             reserve_hugepages(1536)
+    if a.only == "lb":
+        run_lb_only(a, tables_mode, command_line, shim, ours_bin)
+        return
 
     os.makedirs(a.workdir, exist_ok=True)
     l3fwd_bin = None
@@ -626,6 +650,9 @@ def main():
     if not a.no_micro and not a.dry_run:
         log("micro-benchmarks (bench_stages)")
         doc["micro"] = run_micro(a.build)
+    if not a.no_lb and not a.dry_run:
+        doc["lb"] = run_lb(a, tables_mode, command_line, shim, ours_bin, l3fwd_bin)
+        save()
     if not a.no_tables:
         doc["tables"] = run_tables(a, tables_mode, command_line)
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -662,6 +689,46 @@ def run_tables_only(a, mode, command_line):
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
     log(f"wrote {a.out} (table updates merged)")
+    write_report(a)
+
+
+def run_lb(a, mode, command_line, shim, ours_bin, l3fwd_bin):
+    log(f"load balancer profiles ({mode})")
+    if not l3fwd_bin:
+        l3fwd_bin = ensure_l3fwd(a.workdir, 1024, a.dry_run)
+    rec = lb_bench.run(a, sys.modules[__name__], "quick" if mode == "quick" else mode, log, l3fwd_bin, ours_bin, shim)
+    rec["command"] = command_line
+    return rec
+
+
+def run_lb_only(a, mode, command_line, shim, ours_bin):
+    """The load balancer step alone, merged into the results file (its other
+    results and meta stay as they were)."""
+    os.makedirs(a.workdir, exist_ok=True)
+    if a.dry_run:
+        return
+    rec = run_lb(a, mode, command_line, shim, ours_bin, None)
+    doc = None
+    if os.path.exists(a.out):
+        with open(a.out) as f:
+            doc = json.load(f)
+    if a.no_callgrind_lb and not rec.get("callgrind") and doc and (doc.get("lb") or {}).get("callgrind"):
+        # Instruction counts do not depend on the machine's load: keep the
+        # previous run's, re-read from its callgrind files when still there.
+        rec["callgrind"] = doc["lb"]["callgrind"]
+        rec["callgrind_from"] = doc["lb"].get("started")
+        for r in rec["callgrind"]:
+            if r.get("thread_file") and os.path.exists(r["thread_file"]) and r.get("packets"):
+                r["breakdown"] = callgrind_breakdown(r["thread_file"], r["packets"], top=16)
+                r["lb"] = lb_bench.lb_breakdown(r["thread_file"], r["packets"])
+    if doc is None:
+        doc = {"meta": {"command": command_line, "cpu": cpu_model(), "cores": os.cpu_count(),
+                        "build": os.path.relpath(a.build, ROOT)},
+               "results": [], "ratios": [], "callgrind": [], "micro": None}
+    doc["lb"] = rec
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    log(f"wrote {a.out} (load balancer merged)")
     write_report(a)
 
 

@@ -474,6 +474,205 @@ def tables_section(data):
     return "\n".join(out)
 
 
+MODE_LABEL = {"l2_dsr": "L2 DSR", "ipip": "IPIP", "nat": "NAT", "gue": "GUE"}
+
+
+def lb_index(lb):
+    res = {(r["contender"], r.get("mode"), r.get("backends"), r["flows"]): r for r in lb.get("results") or []}
+    rat = {(r["mode"], r["backends"], r["flows"], r["vs"]): r["median"] for r in lb.get("ratios") or []}
+    return res, rat
+
+
+def lb_targets(lb):
+    res, rat = lb_index(lb)
+    out = []
+    flows = sorted({r["flows"] for r in lb.get("results") or []})
+    lo = flows[0] if flows else 1000
+    for vs, label in (("l3fwd-lpm", "l3fwd LPM"), ("ours-routed", "sluice routing the same packets")):
+        vals = {(m, b): x for (m, b, fl, v), x in rat.items() if v == vs and fl == lo}
+        if vals:
+            worst = min(vals, key=vals.get)
+            out.append(f"- LB / {label}, {human(lo)} flows: min {vals[worst]:.2f} ({MODE_LABEL.get(worst[0], worst[0])}, "
+                       f"{num(worst[1])} backends), median {statistics.median(vals.values()):.2f}, max "
+                       f"{max(vals.values()):.2f} over {len(vals)} profiles"
+                       + (" (target: at least 0.8)" if vs == "l3fwd-lpm" else ""))
+    loss = {(m, b): 1 - x for (m, b, fl, v), x in rat.items() if v.startswith("flows ")}
+    if loss:
+        worst = max(loss, key=loss.get)
+        out.append(f"- Rate lost from {human(lo)} to {human(flows[-1])} tracked flows: at most "
+                   f"{100 * loss[worst]:.1f}% ({MODE_LABEL.get(worst[0], worst[0])}, {num(worst[1])} backends), median "
+                   f"{100 * statistics.median(loss.values()):.1f}% (target: under 20%)")
+    mg = next((r for r in (lb.get("maglev") or {}).get("rows", []) if r["name"].startswith("BM_MaglevBuild/65537/1000")),
+              None)
+    if mg:
+        out.append(f"- Maglev table build, M = 65 537, N = 1 000: {mg['real_us'] / 1000:.3f} ms (target: under 1 ms; "
+                   "the paper's 1.8 ms, NSDI 2016, 3.4)")
+    up = lb.get("update") or {}
+    st = {x["name"]: x for x in up.get("steps") or []}
+    one = st.get("typed batch: one backend weight")
+    rl = st.get("reload: one backend weight changed")
+    if one:
+        out.append(f"- One backend's weight changed at {num(up['vips'])} VIPs, update batch to published tables: "
+                   f"{one['visible_ms']:.3f} ms median, {one['visible_ms_max']:.3f} ms max"
+                   + (f"; through a config reload (read, diff, apply): {rl['visible_ms']:.1f} ms" if rl else ""))
+    return "\n".join(out)
+
+
+def lb_section(data):
+    lb = data.get("lb")
+    if not lb:
+        return "Not run (`--no-lb`; `python3 tests/perf/bench.py --only lb` adds it)."
+    if lb.get("error"):
+        return "Failed: " + lb["error"]
+    res, rat = lb_index(lb)
+    flows = sorted({r["flows"] for r in lb.get("results") or []})
+    cg = {(r["contender"], r.get("mode")): r for r in lb.get("callgrind") or [] if "ipp" in r}
+    out = [f"VIP traffic: 64-byte UDP packets to one VIP ({lb.get('vip')}) from {' and '.join(num(f) for f in flows)} "
+           f"distinct 5-tuples (source address and port), same harness as above (`{lb.get('command', '?')}`, "
+           f"{lb.get('mode')} run, {lb.get('started', '?')} to {lb.get('finished', '?')}). Median over "
+           f"{lb.get('rounds')} interleaved rounds of the median of {lb.get('seconds')} one-second samples after "
+           f"{lb.get('warmup')} s of warm-up; ratios are medians of per-round ratios. Flow table "
+           f"{num(lb.get('flow_table_size', 0))} entries per worker, no new-flow rate limit."
+           + (f" The machine's load average (1 min) was {lb['loadavg_start']:.1f} when the rate runs began and "
+              f"{lb['loadavg_rates_end']:.1f} when they ended (2 cores; above about 2 other work shared them, and "
+              "rates, even ratios, are then not trustworthy; instruction counts are)."
+              if lb.get("loadavg_start") is not None and lb.get("loadavg_rates_end") is not None else "") + "\n"]
+    tg = lb_targets(lb)
+    if tg:
+        out += [tg, ""]
+    head = ["mode", "backends"] + [f"Mpps {human(f)} flows" for f in flows] + [
+        f"/ l3fwd LPM {human(f)}" for f in flows] + [f"/ sluice routed {human(flows[0])}",
+                                                     f"loss {human(flows[0])} to {human(flows[-1])}",
+                                                     f"tracked at {human(flows[-1])}", "instr. / packet",
+                                                     "LB stage share"]
+    out += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for c, label in (("l3fwd-lpm", "l3fwd LPM (route to the VIP)"), ("ours-routed", "sluice routed (no VIP)")):
+        ld = ratio(mpps_of(res.get((c, None, 0, flows[-1]))), mpps_of(res.get((c, None, 0, flows[0]))))
+        r = cg.get((c, None))
+        line = ([label, "—"] + [cell(res.get((c, None, 0, f))) for f in flows] + ["—" for _ in flows] + ["—"] +
+                [f"{100 * (1 - ld):.1f}%" if ld else "—", "—", f"{r['ipp_without_source']:.0f}" if r else "—", "—"])
+        out.append("| " + " | ".join(line) + " |")
+    keys = sorted({(r["mode"], r["backends"]) for r in lb.get("results") or [] if r.get("mode")},
+                  key=lambda k: (list(MODE_LABEL).index(k[0]) if k[0] in MODE_LABEL else 9, k[1]))
+    notes = []
+    for m, b in keys:
+        line = [MODE_LABEL.get(m, m), num(b)] + [cell(res.get(("ours", m, b, f))) for f in flows]
+        line += [fmt(rat.get((m, b, f, "l3fwd-lpm"))) for f in flows]
+        line.append(fmt(rat.get((m, b, flows[0], "ours-routed"))))
+        lr = rat.get((m, b, flows[-1], f"flows {flows[0]}"))
+        line.append(f"{100 * (1 - lr):.1f}%" if lr else "—")
+        tr = [t for t in (res.get(("ours", m, b, flows[-1])) or {}).get("tracked_flows") or [] if t is not None]
+        line.append(num(max(tr)) if tr else "—")
+        r = cg.get(("ours", m)) if b == min(k[1] for k in keys) else None
+        lbs = (r or {}).get("lb") or {}
+        if r:
+            line.append(f"{r['ipp_without_source']:.0f}")
+            line.append(f"{lbs['lb_burst_ipp']:.0f} ({100 * lbs['lb_burst_ipp'] / r['ipp_without_source']:.0f}%)"
+                        if lbs.get("lb_burst_ipp") else "—")
+        else:
+            line += ["—", "—"]
+        out.append("| " + " | ".join(line) + " |")
+        for f in flows:
+            rr = res.get(("ours", m, b, f)) or {}
+            if rr.get("mpps") is None:
+                notes.append(f"- {MODE_LABEL.get(m, m)}, {num(b)} backends, {human(f)} flows: {rr.get('error', '?')}")
+    if notes:
+        out += ["\nNot measured:\n"] + notes
+    if lb.get("callgrind_from"):
+        out.append(f"\nInstruction counts from the callgrind runs of the load balancer step started "
+                   f"{lb['callgrind_from']} (they do not depend on the machine's load).")
+    out.append("\n*Loss*: 1 - rate at the larger flow count / rate at the smaller, in the same start (the source "
+               "moves from one to the other). *Tracked*: the VIP's `tracked_flows` from the telemetry "
+               "(`/sluice/lb/vips`) at the end of the larger segment. Instructions per packet: callgrind, "
+               f"{human(flows[0])} flows, the smallest backend count, without the source's own instructions; "
+               "*LB stage share*: `lb_burst` inclusive (VIP match, flow hash, flow table, Maglev, rewrite, "
+               "next hop) per packet.\n")
+    for c, m in sorted(cg, key=lambda k: (k[0] != "ours", k[1] or "")):
+        r = cg[(c, m)]
+        lbs = r.get("lb")
+        if not lbs or not m:
+            continue
+        out.append(f"**{MODE_LABEL.get(m, m)}** ({num(r['backends'])} backends, {human(r['flows'])} flows): "
+                   f"{r['ipp']:.0f} instructions per packet, {r['ipp_without_source']:.0f} without the source; "
+                   f"`forward_burst` inclusive {fmt(lbs.get('forward_burst_ipp'), 0)}, of which `lb_burst` "
+                   f"{fmt(lbs.get('lb_burst_ipp'), 0)} and the on-link neighbor lookup "
+                   f"(`NeighborTable::lookup_bulk`, an `rte_hash` bulk lookup of the backend's address) "
+                   f"{fmt(lbs.get('neighbor_ipp'), 0)}. LB functions (per packet):\n")
+        out += ["| function | self | inclusive |", "|---|---|---|"]
+        for x in lbs.get("functions") or []:
+            if x["incl_ipp"] >= 0.1 or x["self_ipp"] >= 0.1:
+                out.append(f"| `{x['fn'][:70]}` | {x['self_ipp']:.1f} | {x['incl_ipp']:.1f} |")
+        top = r.get("breakdown") or []
+        if top:
+            out.append("\nHeaviest functions of the thread (self, per packet): " + ", ".join(
+                f"`{(b['fn'].split(' [')[0] or b['obj'])[:48]}` {b['ipp']:.1f}" for b in top[:10]) + ".\n")
+    out.append(lb_cost_notes(lb, cg))
+    mg = (lb.get("maglev") or {}).get("rows")
+    if mg:
+        out += ["### Maglev and the flow table alone (`bench_stages`)\n",
+                "| benchmark | time per call (µs) | ns per slot / per find |", "|---|---|---|"]
+        for r in mg:
+            out.append(f"| `{r['name']}` | {r['real_us']:.1f} | {fmt(r.get('ns_per_item'))} |")
+        out.append("\n`BM_MaglevBuild/M/N`: one whole table build (permutations, population, allocation) for "
+                   "M slots and N equal-weight backends; the Maglev paper (NSDI 2016, 3.4) reports 1.8 ms at "
+                   "M = 65 537, N = 1 000 and 22.9 ms at M = 655 373. `BM_FlowTable_FindHit/F/P`: one find among "
+                   "F live flows, 32 a burst, P = 1 with the burst's buckets prefetched.\n")
+    up = lb.get("update") or {}
+    if up.get("steps"):
+        out += [f"### Backend changes at {num(up['vips'])} VIPs (`bench_lb_update`)\n",
+                f"{num(up['vips'])} VIPs of {num(up['backends'])} backends each, Maglev tables of "
+                f"{num(up['table_size'])} slots, through the real table builder (release build):\n",
+                "| step | repetitions | time to publication, median (ms) | max (ms) | of which read + diff (ms) | "
+                "Maglev tables rebuilt | peak RSS (MiB) |",
+                "|---|---|---|---|---|---|---|"]
+        for x in up["steps"]:
+            rd = x["read_ms"] + x["diff_ms"]
+            out.append(f"| {x['name']} | {x['repeats']} | {x['visible_ms']:.3f} | {x['visible_ms_max']:.3f} | "
+                       f"{rd:.1f} | {num(x['maglev_rebuilt'])} | {num(round(x['peak_rss_mib']))} |")
+        out.append("\n*Typed batch*: one `VipUpdate` (the VIP with one backend's weight 1 <-> 2, or its state up "
+                   "<-> drain) given to the table builder, as a control-channel update would; time from receipt to "
+                   "the new root's publication (`BatchResult::visible_ns`). *Reload*: a copy of the config file "
+                   "in which one backend's weight differs, read and validated, diffed against the running builder "
+                   "(`dataplane/reload/config_diff.hpp`) and applied: the time counts all of it. *Full load*: "
+                   "the whole file to published tables (every Maglev table built).\n")
+    elif up.get("error"):
+        out.append("bench_lb_update failed: " + up["error"])
+    return "\n".join(out)
+
+
+def lb_cost_notes(lb, cg):
+    """What the callgrind runs say the VIP path costs over sluice's routed
+    path on the same packets, from the measured figures."""
+    routed = cg.get(("ours-routed", None))
+    out = []
+    for m in ("l2_dsr", "ipip", "nat"):
+        r = cg.get(("ours", m))
+        lbs = (r or {}).get("lb") or {}
+        if not (r and routed and lbs.get("lb_burst_ipp")):
+            continue
+        fns = {x["fn"].split("::")[-1]: x for x in lbs.get("functions") or []}
+        find = fns.get("find", {}).get("incl_ipp", 0)
+        fh = fns.get("lb_flow_hash", {}).get("incl_ipp", 0)
+        own = fns.get("lb_burst", {}).get("self_ipp", 0)
+        lam = fns.get("{lambda}", {}).get("incl_ipp", 0)
+        out.append(f"- {MODE_LABEL[m]}: {r['ipp_without_source'] - routed['ipp_without_source']:.0f} instructions per "
+                   f"packet more than sluice routing the same packets ({r['ipp_without_source']:.0f} vs "
+                   f"{routed['ipp_without_source']:.0f}): `lb_burst` {lbs['lb_burst_ipp']:.0f} inclusive ({own:.0f} "
+                   f"in its own body: parse, VIP match, flow key, counters; {lam:.0f} in its per-packet lambda: next hop, "
+                   f"MTU, rewrite; `FlowTable::find` {find:.0f}; `lb_flow_hash` {fh:.0f}), and the backend's "
+                   f"neighbor found by an `rte_hash` lookup of its address per packet "
+                   f"({fmt(lbs.get('neighbor_ipp'), 0)}, against "
+                   f"{fmt(((routed.get('lb') or {}).get('neighbor_ipp') or 0), 0)} routed, whose next hop "
+                   f"carries its neighbor's slot).")
+    if not out:
+        return ""
+    return ("Where the VIP path's instructions go (callgrind, figures per packet):\n\n" + "\n".join(out) + "\n")
+
+
+def mpps_of(rec):
+    return (rec or {}).get("mpps")
+
+
 METHOD = """\
 ## How it is measured
 
@@ -546,7 +745,8 @@ def page(data, rows, plot_name):
               "## Stages alone (Google Benchmark, `bench_stages`)\n",
               "CPU time per packet (per destination for the lookups, 32 a call), same release build:\n",
               micro_section(data), "",
-              "## Table updates\n", tables_section(data).rstrip("\n"), "", METHOD]
+              "## Table updates\n", tables_section(data).rstrip("\n"), "",
+              "## Load balancer\n", lb_section(data).rstrip("\n"), "", METHOD]
     return "\n".join(parts) + "\n"
 
 

@@ -18,6 +18,8 @@
 #include <rte_mbuf.h>
 
 #include "config/load.hpp"
+#include "dataplane/lb/flow_table.hpp"
+#include "dataplane/lb/maglev.hpp"
 #include "dataplane/pkt/flow_hash.hpp"
 #include "dataplane/pkt/validate.hpp"
 #include "dataplane/worker/forward.hpp"
@@ -184,6 +186,135 @@ void BM_Fib6LookupBulk(benchmark::State& st) {
     st.SetItemsProcessed(st.iterations() * 32);
 }
 BENCHMARK(BM_Fib6LookupBulk)->Arg(1)->Arg(1000)->Arg(1000000);
+
+// Maglev table build (dataplane/lb/maglev.hpp) for table size M = range(0)
+// and N = range(1) backends of equal weight (IPv4, 198.18.0.0/15): the whole
+// call, including the hashes of the keys and the table's allocation. The
+// paper (NSDI 2016, 3.4) reports 1.8 ms at M = 65537, N = 1000 and 22.9 ms
+// at M = 655373; issue 8 asks for under 1 ms at M = 65537, N = 1000.
+void BM_MaglevBuild(benchmark::State& st) {
+    const uint32_t m = uint32_t(st.range(0));
+    const uint32_t n = uint32_t(st.range(1));
+    std::vector<lb::MaglevInput> backends;
+    for (uint32_t i = 0; i < n; ++i) {
+        const uint8_t a[4] = {198, uint8_t(18 + (i >> 16)), uint8_t(i >> 8), uint8_t(i)};
+        backends.push_back({lb::maglev_key(false, a, 80), 1});
+    }
+    // Sorted by key already: addresses increase with i.
+    for (auto _ : st) {
+        std::vector<uint16_t> table;
+        std::string err = lb::maglev_build(backends, m, table);
+        if (!err.empty()) {
+            st.SkipWithError(err.c_str());
+            return;
+        }
+        benchmark::DoNotOptimize(table.data());
+        benchmark::ClobberMemory();
+    }
+    st.SetItemsProcessed(st.iterations() * m);  // slots per second
+}
+BENCHMARK(BM_MaglevBuild)
+    ->Args({65537, 10})
+    ->Args({65537, 100})
+    ->Args({65537, 1000})
+    ->Args({655373, 1000})
+    ->Unit(benchmark::kMicrosecond);
+
+// The load balancer's per-worker flow table (dataplane/lb/flow_table.hpp):
+// find hits at range(0) live flows, 32 a burst as the stage calls it
+// (prefetch the burst's buckets, then look each up; range(1) = 0 skips the
+// prefetch), flows picked at random among the live ones. The table has
+// twice the flows' capacity, so nearly all fit (counter "live");
+// 1 000 000 flows: a 2^21-entry table of 128 MiB, far beyond the caches.
+// Per find: 1e9 / items_per_second ns.
+lb::FlowKey bench_flow_key(uint32_t i) {
+    lb::FlowKey k;
+    k.src = {198, 18, uint8_t(i >> 8), uint8_t(i)};
+    k.src[4] = uint8_t(i >> 16);
+    k.dst = {198, 19, 0, 1};
+    k.sport = uint16_t(1024 + i);
+    k.dport = 80;
+    k.proto = 6;
+    return k;
+}
+
+uint32_t bench_flow_hash(uint32_t x) {  // murmur3's finaliser: any well-spread hash
+    x ^= x >> 16;
+    x *= 0x85ebca6bu;
+    x ^= x >> 13;
+    x *= 0xc2b2ae35u;
+    return x ^ (x >> 16);
+}
+
+void BM_FlowTable_FindHit(benchmark::State& st) {
+    const uint32_t flows = uint32_t(st.range(0));
+    const bool prefetch = st.range(1) != 0;
+    const lb::FlowTimeouts to;
+    lb::FlowTable table(2 * flows);
+    for (uint32_t i = 0; i < flows; ++i)
+        table.insert(bench_flow_key(i), bench_flow_hash(i), {1, 1, i % 1000, i % 1000}, lb::FlowClass::tcp, 0, to);
+    std::vector<uint32_t> live;  // the few evicted at setup are left out
+    for (uint32_t i = 0; i < flows; ++i)
+        if (table.find(bench_flow_key(i), bench_flow_hash(i), 0, to) != nullptr) live.push_back(i);
+    // 2^16 lookups in random order, read sequentially (as a burst's keys
+    // come from packets already in cache).
+    struct Probe {
+        lb::FlowKey key;
+        uint32_t hash;
+    };
+    std::vector<Probe> probes(1u << 16);
+    uint64_t x = 88172645463325252ull;  // xorshift64
+    for (auto& p : probes) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const uint32_t i = live[x % live.size()];
+        p = {bench_flow_key(i), bench_flow_hash(i)};
+    }
+    size_t off = 0;
+    uint32_t now = 1;
+    uint64_t misses = 0;
+    for (auto _ : st) {
+        const Probe* b = &probes[off];
+        if (prefetch)
+            for (uint32_t j = 0; j < 32; ++j) table.prefetch(b[j].hash);
+        for (uint32_t j = 0; j < 32; ++j) {
+            lb::FlowValue* v = table.find(b[j].key, b[j].hash, now, to);
+            misses += v == nullptr;
+            benchmark::DoNotOptimize(v);
+        }
+        off = (off + 32) % probes.size();
+        now += off == 0;
+    }
+    if (misses != 0) st.SkipWithError("a find missed");
+    st.SetItemsProcessed(st.iterations() * 32);
+    st.counters["live"] = double(live.size());
+}
+BENCHMARK(BM_FlowTable_FindHit)->Args({1000, 1})->Args({1000000, 1})->Args({1000000, 0});
+
+// Inserting new flows, 32 a burst with the prefetch, into a table of 2^20
+// entries: first filling it, then (the steady state of a busy table) each
+// insert evicting its bucket's least recently used entry.
+void BM_FlowTable_Insert(benchmark::State& st) {
+    const lb::FlowTimeouts to;
+    lb::FlowTable table(1u << 20);
+    uint32_t next = 0;
+    std::array<lb::FlowKey, 32> keys;
+    std::array<uint32_t, 32> hashes;
+    for (auto _ : st) {
+        for (uint32_t j = 0; j < 32; ++j) {  // the burst's keys, as parsed from packets
+            keys[j] = bench_flow_key(next + j);
+            hashes[j] = bench_flow_hash(next + j);
+            table.prefetch(hashes[j]);
+        }
+        for (uint32_t j = 0; j < 32; ++j)
+            benchmark::DoNotOptimize(table.insert(keys[j], hashes[j], {1, 1, j, j}, lb::FlowClass::tcp, next >> 10, to));
+        next += 32;
+    }
+    st.SetItemsProcessed(st.iterations() * 32);
+    st.counters["evicted"] = double(table.stats().evicted);
+}
+BENCHMARK(BM_FlowTable_Insert);
 
 }  // namespace
 

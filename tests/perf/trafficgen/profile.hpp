@@ -8,6 +8,9 @@
 // exist only inside net_null ports: nothing leaves the process.
 // Sources: flow f of F is 198.18.0.0 + (f >> 15) port 1024 + (f & 0x7fff)
 // (IPv6: 2001:db8:ffff::(f >> 15)).
+// Load balancer profiles (tests/perf/lb_bench.py) send every IPv4 packet to
+// one VIP address instead (SLUICE_TG_DST), UDP destination port kDstPort:
+// the flows are then F distinct 5-tuples to that VIP.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@ inline constexpr uint32_t kV4PrefixBase = (100u << 24) | (64u << 16);  // 100.64
 inline constexpr uint8_t kV4PrefixLen = 30;
 inline constexpr uint8_t kV6PrefixLen = 64;
 inline constexpr uint32_t kMaxPrefixes = 1u << 20;
+inline constexpr uint16_t kDstPort = 5000;  // UDP destination port of every packet (trafficgen.cpp's templates)
 
 inline uint32_t v4_prefix(uint32_t i) { return kV4PrefixBase + (i << 2); }
 inline uint32_t v4_host(uint32_t i) { return v4_prefix(i) + 1; }

@@ -10,7 +10,9 @@
 // (1..1048576), SLUICE_TG_FLOWS=N[,N...] (1..1048576 each),
 // SLUICE_TG_SEGMENT=S (seconds), SLUICE_TG_RX_CSUM=good|none (default
 // none: IPv4 checksum verdict flags as a NIC with RX offload sets them),
-// SLUICE_TG_OUT=path. With several flow
+// SLUICE_TG_OUT=path, SLUICE_TG_DST=a.b.c.d (IPv4 only: every packet to
+// this one address, e.g. a load balancer's VIP, whatever the prefix count;
+// the flows still vary the source address and port). With several flow
 // counts, the source moves to the next one S seconds after traffic started
 // or last moved, so one contender start (l3fwd's LPM takes minutes to load
 // a million routes) serves every flow count; each sample says which count
@@ -44,6 +46,9 @@ struct Profile {
     uint32_t prefixes = 1;
     std::vector<uint32_t> flows{1};  // one per segment
     uint32_t segment_s = 0;
+    // Added to every IPv4 destination: 0, or (with SLUICE_TG_DST) the fixed
+    // destination minus prefix 0's host, so that the fill has no branch.
+    uint32_t dst_delta = 0;
     std::string out;
 };
 
@@ -80,6 +85,13 @@ Profile read_profile() {
     if (const char* c = std::getenv("SLUICE_TG_RX_CSUM"); c && std::strcmp(c, "good") == 0 && !p.v6)
         p.rx_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     if (const char* o = std::getenv("SLUICE_TG_OUT")) p.out = o;
+    if (const char* d = std::getenv("SLUICE_TG_DST"); d && *d && !p.v6) {
+        unsigned a = 0, b = 0, c = 0, e = 0;
+        if (std::sscanf(d, "%u.%u.%u.%u", &a, &b, &c, &e) == 4 && a < 256 && b < 256 && c < 256 && e < 256) {
+            p.prefixes = 1;
+            p.dst_delta = ((a << 24) | (b << 16) | (c << 8) | e) - v4_host(0);
+        }
+    }
     return p;
 }
 
@@ -160,7 +172,7 @@ inline void fill(QueueGen& g, rte_mbuf* m) {
     uint16_t sport = uint16_t(1024 + (f & 0x7fff));
     if (!g.prof.v6) {
         uint32_t src = (198u << 24) | (18u << 16) | (f >> 15);
-        uint32_t dst = v4_host(pfx);
+        uint32_t dst = v4_host(pfx) + g.prof.dst_delta;
         for (int i = 0; i < 4; ++i) {
             ip[12 + i] = uint8_t(src >> (24 - 8 * i));
             ip[16 + i] = uint8_t(dst >> (24 - 8 * i));
@@ -266,8 +278,9 @@ void attach(uint16_t port) {
             std::fprintf(stderr, "trafficgen: cannot add an RX callback on port %u queue %u\n", port, q);
     }
     g_ports.push_back(port);
-    std::fprintf(stderr, "trafficgen: port %u: %s, %u prefixes, %u flows, %u queues\n", port,
-                 prof.v6 ? "IPv6 78 B" : "IPv4 64 B", prof.prefixes, prof.flows[0], nq);
+    std::fprintf(stderr, "trafficgen: port %u: %s, %u prefixes%s, %u flows, %u queues\n", port,
+                 prof.v6 ? "IPv6 78 B" : "IPv4 64 B", prof.prefixes, prof.dst_delta ? " (one fixed destination)" : "",
+                 prof.flows[0], nq);
     if (!g_thread_started.exchange(true)) {
         g_flows.store(prof.flows[0], std::memory_order_relaxed);
         if (!prof.out.empty()) std::thread(stats_thread, prof).detach();
