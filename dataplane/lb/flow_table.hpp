@@ -84,6 +84,10 @@ public:
     // Brings the bucket for `hash` towards the cache (call for a burst's
     // packets before the lookups).
     void prefetch(uint32_t hash) const;
+    // The second step, once prefetch()'s line has had time to arrive: brings
+    // the entry whose signature matches towards the cache too, so that at
+    // 10^6 flows a find waits on memory for neither line.
+    void prefetch_entry(uint32_t hash) const;
 
     // The live entry for k (hash: the flow hash of k), refreshed to `now`
     // (and moved to most recently used), or null. An entry idle for longer

@@ -264,6 +264,11 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
         if (ok[j] && (L.flags[j] & (kTrack | kIcmpErr))) w->flows.prefetch(L.hash[j]);
     }
 
+    // The matching entries too, now that the buckets' first lines are on
+    // their way (a two-step prefetch: the 1M-flow rate depends on it).
+    for (uint16_t j = 0; j < n; ++j)
+        if (ok[j] && (L.flags[j] & (kTrack | kIcmpErr))) w->flows.prefetch_entry(L.hash[j]);
+
     // B. The tracked backend, else Maglev's (tracking the new flow when
     // the guard allows).
     uint16_t n4 = 0, n6 = 0;
