@@ -596,7 +596,7 @@ def lb_section(data):
                    f"{r['ipp']:.0f} instructions per packet, {r['ipp_without_source']:.0f} without the source; "
                    f"`forward_burst` inclusive {fmt(lbs.get('forward_burst_ipp'), 0)}, of which `lb_burst` "
                    f"{fmt(lbs.get('lb_burst_ipp'), 0)} and the on-link neighbor lookup "
-                   f"(`NeighborTable::lookup_bulk`, an `rte_hash` bulk lookup of the backend's address) "
+                   f"(`NeighborTable::lookup_bulk`, only on a miss of the worker's per-backend neighbor cache) "
                    f"{fmt(lbs.get('neighbor_ipp'), 0)}. LB functions (per packet):\n")
         out += ["| function | self | inclusive |", "|---|---|---|"]
         for x in lbs.get("functions") or []:
@@ -659,11 +659,10 @@ def lb_cost_notes(lb, cg):
                    f"packet more than sluice routing the same packets ({r['ipp_without_source']:.0f} vs "
                    f"{routed['ipp_without_source']:.0f}): `lb_burst` {lbs['lb_burst_ipp']:.0f} inclusive ({own:.0f} "
                    f"in its own body: parse, VIP match, flow key, counters; {lam:.0f} in its per-packet lambda: next hop, "
-                   f"MTU, rewrite; `FlowTable::find` {find:.0f}; `lb_flow_hash` {fh:.0f}), and the backend's "
-                   f"neighbor found by an `rte_hash` lookup of its address per packet "
-                   f"({fmt(lbs.get('neighbor_ipp'), 0)}, against "
-                   f"{fmt(((routed.get('lb') or {}).get('neighbor_ipp') or 0), 0)} routed, whose next hop "
-                   f"carries its neighbor's slot).")
+                   f"MTU, rewrite; `FlowTable::find` {find:.0f}; `lb_flow_hash` {fh:.0f}), and "
+                   f"{fmt(lbs.get('neighbor_ipp'), 0)} in `rte_hash` lookups of on-link backends' neighbors "
+                   f"(the worker caches each backend's neighbor slot, so only a backend's first packet, or "
+                   f"the first after its neighbor entry changed, looks it up).")
     if not out:
         return ""
     return ("Where the VIP path's instructions go (callgrind, figures per packet):\n\n" + "\n".join(out) + "\n")
