@@ -62,9 +62,42 @@ struct StaticNeighbor {
     SourceMark mark;
 };
 
+// A VIP's health check (`vips[].health`; docs/config.md, docs/control.md).
+// Read by the control process only: the data plane parses and validates it
+// (one file for both) and ignores it. Semantics follow HAProxy's and GLB's:
+// a backend goes down after `fall` consecutive failures and comes back up
+// after `rise` consecutive successes.
+struct HealthCheckConfig {
+    enum class Type : uint8_t { tcp, http, udp };
+    Type type = Type::tcp;
+    uint16_t port = 0;             // 0: the backend's port, else the VIP's port (required when both are 0)
+    uint32_t interval_ms = 1000;   // between the starts of two probes of one backend
+    uint32_t timeout_ms = 500;     // a probe not answered by then failed; < interval_ms
+    uint32_t rise = 2;             // consecutive successes that bring a down backend up
+    uint32_t fall = 3;             // consecutive failures that take an up backend down
+    uint32_t jitter_ms = 0;        // first probe of each backend at a uniform random offset in [0, jitter_ms]
+    // http: GET `path` with `Host: host` (default: the backend's address),
+    // success when the status code equals expect_status.
+    std::string path = "/";
+    std::string host;
+    uint16_t expect_status = 200;
+    // udp: sends `send`, success when a reply arrives that starts with
+    // `expect` (empty: any reply).
+    std::string send;
+    std::string expect;
+    SourceMark mark;
+    friend bool operator==(const HealthCheckConfig& a, const HealthCheckConfig& b) {
+        return a.type == b.type && a.port == b.port && a.interval_ms == b.interval_ms &&
+               a.timeout_ms == b.timeout_ms && a.rise == b.rise && a.fall == b.fall && a.jitter_ms == b.jitter_ms &&
+               a.path == b.path && a.host == b.host && a.expect_status == b.expect_status && a.send == b.send &&
+               a.expect == b.expect;
+    }
+};
+
 // A `vips:` item (api/lb.hpp; docs/config.md, "vips[]").
 struct VipConfig : api::Vip {
     SourceMark mark;
+    std::optional<HealthCheckConfig> health;  // absent: backends keep their configured state
     // gue_port was written: only gue has one (a Config built in code is
     // checked by value: a gue_port other than the default).
     bool gue_port_set = false;
@@ -72,6 +105,18 @@ struct VipConfig : api::Vip {
 
 // The `lb:` section.
 using LbConfig = api::LbSettings;
+
+// The `control:` section: how the data plane and the control process meet
+// (docs/control.md). Both processes read it from the same file.
+struct ControlConfig {
+    std::string socket = "/run/sluice/dataplane.sock";  // the data plane's channel (the control process connects)
+    std::string cli_socket = "/run/sluice/control.sock"; // the control process's socket for the CLI
+    std::string group;            // besides root (and the owner's uid), members of this group may connect
+    std::string metrics = "127.0.0.1:9642";  // Prometheus endpoint of the control process; "" = off
+    std::vector<uint32_t> cores;  // CPUs of the control side (control process, TBB); empty = not pinned
+    uint32_t max_message = 16u << 20;  // bytes of one framed message body, both directions
+    SourceMark mark;
+};
 
 struct Config {
     std::string source;            // file path (or "<string>") it was read from
@@ -86,6 +131,7 @@ struct Config {
     std::vector<StaticNeighbor> neighbors;
     LbConfig lb;
     std::vector<VipConfig> vips;
+    ControlConfig control;
 };
 
 }  // namespace sluice::config

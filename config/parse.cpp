@@ -61,6 +61,7 @@ void Parser::root(const YAML::Node& n) {
                     list(v, p, "a list of VIPs (each item starting with \"- name:\")",
                          [&](const YAML::Node& item, const std::string& ip, size_t) { vip(item, ip); });
                 }},
+               {"control", [&](const YAML::Node& v, const std::string& p) { control(v, p); }},
            },
            "a map of settings (mbufs, workers, ports, routes, route_files, ...)");
 }

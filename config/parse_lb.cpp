@@ -126,6 +126,7 @@ void Parser::vip(const YAML::Node& n, const std::string& path) {
                           v.backends.push_back(b);
                       });
              }},
+            {"health", [&](const YAML::Node& x, const std::string& p) { health(x, p, v); }},
         },
         "a VIP (a map with name, address, backends, ...)", false);
     if (!n.IsMap()) return;

@@ -1,6 +1,7 @@
 // Internal to the config library: the YAML reader that parse_config() runs
 // (parse.cpp: the document, workers, neighbor, icmp, ports, routes and
-// static neighbors; parse_lb.cpp: the load balancer's lb and vips). The
+// static neighbors; parse_lb.cpp: the load balancer's lb and vips;
+// parse_control.cpp: control and each VIP's health). The
 // generic machinery is here so every section gets the same unknown-field
 // suggestions, duplicate-field errors, type errors and recorded positions.
 //
@@ -472,6 +473,12 @@ private:
     void vip(const YAML::Node& n, const std::string& path);
     void backend(const YAML::Node& n, const std::string& path, api::Backend& out);
     void encap_source(const YAML::Node& v, const std::string& path, std::vector<Prefix>& out);
+
+    // ---- the control side (parse_control.cpp) ------------------------------
+
+    void control(const YAML::Node& n, const std::string& path);
+    void cores(const YAML::Node& v, const std::string& path, std::vector<uint32_t>& out);
+    void health(const YAML::Node& n, const std::string& path, VipConfig& vip);
 
     // One of a few names ("tcp", "udp", "both") -> its value.
     template <class E>

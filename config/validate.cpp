@@ -13,6 +13,7 @@
 
 #include "config/index_table.hpp"
 #include "api/addr_class.hpp"
+#include "config/control.hpp"
 #include "config/load.hpp"
 #include "config/rules.hpp"
 
@@ -74,6 +75,7 @@ public:
         routes();
         neighbors();
         rules::validate_lb(cfg_, errs_);
+        rules::validate_control(cfg_, errs_);
         return std::move(errs_);
     }
 

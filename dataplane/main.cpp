@@ -1,5 +1,7 @@
 // sluice-dp: EAL start-up, ports, one worker per lcore, the agent on the
-// main lcore, clean shutdown with final counters and an mbuf leak check.
+// main lcore, the control channel's server, packet capture for DPDK's
+// secondary-process tools (dpdk-dumpcap, dpdk-pdump), clean shutdown with
+// final counters and an mbuf leak check.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -7,10 +9,12 @@
 #include <thread>
 
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_pdump.h>
 #include <rte_ring.h>
 
 #include "config/load.hpp"
@@ -65,9 +69,17 @@ int main(int argc, char** argv) {
         rte_eal_cleanup();
         return rc;
     }
+    // Packet capture: dpdk-dumpcap / dpdk-pdump attach as secondary
+    // processes (same --file-prefix) and ask us to copy a port's packets to
+    // them. Needs the EAL's multi-process channel (not --in-memory or
+    // --no-shconf); the data plane runs without it otherwise.
+    bool pdump = rte_pdump_init() == 0;
+    if (!pdump)
+        std::printf("sluice-dp: packet capture (rte_pdump) unavailable: %s\n", rte_strerror(rte_errno));
     auto loaded = config::load_config_file(opt.config_path);
     if (!loaded.ok()) {
         std::fprintf(stderr, "sluice-dp: invalid config:\n%s\n", loaded.error_text().c_str());
+        if (pdump) rte_pdump_uninit();
         rte_eal_cleanup();
         return 1;
     }
@@ -80,10 +92,22 @@ int main(int argc, char** argv) {
         if (std::string e = dp::setup_runtime(cfg, opt.config_path, &stop, &rt); !e.empty()) {
             std::fprintf(stderr, "sluice-dp: %s\n", e.c_str());
             dp::teardown_runtime(&rt);
+            if (pdump) rte_pdump_uninit();
             rte_eal_cleanup();
             return 1;
         }
-        dp::telemetry_register(&rt.shared, rt.agent.get(), rt.reloader.get(), rt.builder.get());
+        // The control channel, before "ready": a control process may
+        // connect as soon as that line is out (requests that change the
+        // tables wait for the builder's thread, started by launch()).
+        const std::string socket = opt.control_socket.empty() ? cfg.control.socket : opt.control_socket;
+        if (std::string e = dp::start_channel(&rt, cfg.control, socket); !e.empty()) {
+            std::fprintf(stderr, "sluice-dp: %s\n", e.c_str());
+            dp::teardown_runtime(&rt);
+            if (pdump) rte_pdump_uninit();
+            rte_eal_cleanup();
+            return 1;
+        }
+        dp::telemetry_register(&rt.shared, rt.agent.get(), rt.reloader.get(), rt.builder.get(), rt.control.get());
         dp::launch(&rt);
         std::printf("sluice-dp: ready (%zu workers, %zu ports, config version %lu)\n", rt.workers.size(),
                     cfg.ports.size(), (unsigned long)rt.reloader->version());
@@ -102,23 +126,29 @@ int main(int argc, char** argv) {
                         std::this_thread::sleep_for(std::chrono::milliseconds(50));
                     if (stop.load()) break;
                     std::printf("---- sluice-dp counters ----\n%s",
-                                dp::render_stats(rt.shared, rt.reloader->version()).c_str());
+                                dp::render_stats(rt.shared, rt.reloader->version(), rt.control.get(),
+                                                 rt.reloader.get())
+                                    .c_str());
                     std::fflush(stdout);
                 }
             });
         }
         rt.agent->run(signals, stop, [&rt] { dp::request_reload(&rt); });
+        // No new control request from here on; the socket file goes.
+        dp::stop_channel(&rt);
         rte_eal_mp_wait_lcore();
         if (stats.joinable()) stats.join();
         dp::telemetry_unregister();
         dp::quiesce(&rt);
         std::printf("sluice-dp: stopping; final counters:\n%s",
-                    dp::render_stats(rt.shared, rt.reloader->version()).c_str());
+                    dp::render_stats(rt.shared, rt.reloader->version(), rt.control.get(), rt.reloader.get())
+                        .c_str());
         uint32_t leaked = dp::teardown_runtime(&rt);
         std::printf("sluice-dp: mbufs leaked: %u\n", leaked);
         std::fflush(stdout);
         if (leaked) rc = 3;
     }
+    if (pdump) rte_pdump_uninit();
     rte_eal_cleanup();
     return rc;
 }

@@ -6,10 +6,11 @@
 namespace sluice::dp {
 
 const char* usage() {
-    return "usage: sluice-dp [EAL options] -- --config FILE [--stats-interval SECONDS]\n"
+    return "usage: sluice-dp [EAL options] -- --config FILE [--stats-interval SECONDS] [--control-socket PATH]\n"
            "       sluice-dp --check-config FILE\n"
            "  --config FILE          YAML config (docs/config.md); SIGHUP re-reads it\n"
            "  --stats-interval SEC   print a counters table every SEC seconds\n"
+           "  --control-socket PATH  the control channel's socket (instead of the config's control.socket)\n"
            "  --check-config FILE    validate FILE, print every problem, exit 0 (valid) or 1\n";
 }
 
@@ -23,6 +24,8 @@ std::string parse_options(int argc, char** argv, Options* o) {
         };
         if (a == "--config") {
             if (!value(&o->config_path)) return "--config needs a file path";
+        } else if (a == "--control-socket") {
+            if (!value(&o->control_socket) || o->control_socket.empty()) return "--control-socket needs a socket path";
         } else if (a == "--check-config") {
             if (!value(&o->check_config)) return "--check-config needs a file path";
         } else if (a == "--stats-interval") {

@@ -9,6 +9,7 @@ struct Options {
     std::string config_path;
     std::string check_config;    // --check-config FILE: validate and exit (no EAL)
     unsigned stats_interval = 0; // seconds; 0 = no live table
+    std::string control_socket;  // --control-socket PATH: overrides the config's control.socket
     bool help = false;
 };
 

@@ -1,7 +1,12 @@
 #include "dataplane/setup.hpp"
 
-#include <algorithm>
+#include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
+#include <cstdio>
+
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -120,12 +125,54 @@ void launch(Runtime* rt) {
         rte_eal_remote_launch(worker_main, rt->workers[i].get(), rt->worker_lcores[i]);
 }
 
+std::string start_channel(Runtime* rt, const config::ControlConfig& cc, const std::string& socket_path) {
+    if (!rt->control) rt->control = std::make_unique<ControlState>();
+    ShowContext ctx;
+    ctx.sh = &rt->shared;
+    ctx.agent = rt->agent.get();
+    ctx.reloader = rt->reloader.get();
+    ctx.builder = rt->builder.get();
+    ctx.state = rt->control.get();
+    // The EAL runtime directory is /var/run/dpdk/<file prefix>.
+    std::string dir = rte_eal_get_runtime_dir();
+    ctx.file_prefix = dir.substr(dir.find_last_of('/') + 1);
+    rt->channel_backend = std::make_unique<DataplaneBackend>(ctx, *rt->service, *rt->reloader, *rt->control);
+    rt->channel = std::make_unique<ChannelServer>(*rt->channel_backend, *rt->control);
+    ServerOptions opt;
+    opt.path = socket_path;
+    opt.group = cc.group;
+    opt.max_message = cc.max_message;
+    // Off the workers' cores: on the main lcore's CPUs, with the agent and
+    // the builder's thread (which inherits them from main).
+    rte_cpuset_t set = rte_lcore_cpuset(rte_get_main_lcore());
+    opt.on_thread_start = [set] {
+        cpu_set_t cs = set;
+        pthread_setaffinity_np(pthread_self(), sizeof cs, &cs);
+    };
+    std::string err;
+    if (!rt->channel->start(opt, &err)) {
+        rt->channel.reset();
+        rt->channel_backend.reset();
+        return "control channel: " + err;
+    }
+    std::printf("channel: listening on %s (%s)\n", socket_path.c_str(),
+                cc.group.empty() ? "mode 0600" : ("mode 0660, group " + cc.group).c_str());
+    std::fflush(stdout);
+    return {};
+}
+
+void stop_channel(Runtime* rt) {
+    if (rt->channel) rt->channel->stop();
+}
+
 void request_reload(Runtime* rt) {
     ConfigReloader* rl = rt->reloader.get();
     rt->service->post([rl](TableBuilder& b) { rl->reload(b); }, "reload");
 }
 
 void quiesce(Runtime* rt) {
+    // No new request after this; replies still being computed are dropped.
+    stop_channel(rt);
     // The builder may be waiting on the agent (neighbor requests): serve
     // its mailbox until the builder's thread has finished.
     if (rt->service) rt->service->stop([rt] { rt->agent->serve_mailbox(); });
@@ -139,6 +186,8 @@ uint32_t teardown_runtime(Runtime* rt) {
         if (p.open) drivers::close_port(p.info.port_id);
     for (rte_ring* r : sh.punt_rings) rte_ring_free(r);
     sh.punt_rings.clear();
+    rt->channel.reset();
+    rt->channel_backend.reset();
     rt->service.reset();
     rt->builder.reset();
     rt->agent_neighbors.reset();

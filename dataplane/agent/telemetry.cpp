@@ -11,7 +11,9 @@
 #include "api/port.hpp"
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/callback_gate.hpp"
+#include "dataplane/agent/telemetry_data.hpp"
 #include "dataplane/agent/telemetry_lb.hpp"
+#include "dataplane/channel/state.hpp"
 #include "dataplane/reload/reloader.hpp"
 #include "dataplane/tables/builder.hpp"
 
@@ -23,62 +25,10 @@ std::atomic<Shared*> g_shared{nullptr};
 std::atomic<Agent*> g_agent{nullptr};
 std::atomic<const ConfigReloader*> g_reloader{nullptr};
 std::atomic<const TableBuilder*> g_builder{nullptr};
+std::atomic<const ControlState*> g_control{nullptr};
 // Every command runs inside the gate (gated<> below), so shutdown can wait
 // for the ones in flight before Shared and the agent are destroyed.
 CallbackGate g_gate;
-
-uint64_t sum_drop(const Shared& sh, size_t r) {
-    uint64_t t = 0;
-    for (const auto& c : sh.cores) t += read(c->drops[r]);
-    return t;
-}
-
-int cmd_drops(const char*, const char*, rte_tel_data* d) {
-    Shared* sh = g_shared.load();
-    if (!sh) return -1;
-    rte_tel_data_start_dict(d);
-    for (size_t r = 1; r < kDropReasonCount; ++r)
-        rte_tel_data_add_dict_u64(d, std::string(kDropReasonNames[r]).c_str(), sum_drop(*sh, r));
-    return 0;
-}
-
-int cmd_ports(const char*, const char*, rte_tel_data* d) {
-    Shared* sh = g_shared.load();
-    if (!sh) return -1;
-    rte_tel_data_start_dict(d);
-    for (const Port& port : sh->ports.port) {
-        if (!port.open) continue;
-        const drivers::PortInfo& p = port.info;
-        rte_tel_data* c = rte_tel_data_alloc();
-        if (!c) return -1;
-        rte_tel_data_start_dict(c);
-        rte_eth_stats st{};
-        rte_eth_stats_get(p.port_id, &st);
-        uint64_t sw_rx = 0, sw_tx = 0;
-        for (const auto& core : sh->cores) {
-            sw_rx += read(core->rx[p.port_id]);
-            sw_tx += read(core->tx[p.port_id]);
-        }
-        rte_tel_data_add_dict_u64(c, "port_id", p.port_id);
-        rte_tel_data_add_dict_string(c, "driver", p.driver.c_str());
-        rte_tel_data_add_dict_u64(c, "rx_packets", sw_rx);
-        rte_tel_data_add_dict_u64(c, "tx_packets", sw_tx);
-        rte_tel_data_add_dict_u64(c, "nic_rx_packets", st.ipackets);
-        rte_tel_data_add_dict_u64(c, "nic_tx_packets", st.opackets);
-        rte_tel_data_add_dict_u64(c, "rx_missed", st.imissed);
-        rte_tel_data_add_dict_u64(c, "rx_errors", st.ierrors);
-        rte_tel_data_add_dict_u64(c, "tx_errors", st.oerrors);
-        rte_tel_data_add_dict_u64(c, "rx_nombuf", st.rx_nombuf);
-        rte_tel_data_add_dict_u64(c, "rx_queues", p.rx_queues);
-        rte_tel_data_add_dict_u64(c, "rss", p.rss);
-        rte_tel_data_add_dict_u64(c, "rx_ip_cksum_offload", p.rx_ip_cksum);
-        rte_tel_data_add_dict_u64(c, "tx_fast_free", p.tx_fast_free);
-        for (uint16_t q = 0; q < p.rx_queues && q < kMaxQueuesPerPort; ++q)
-            rte_tel_data_add_dict_u64(c, ("rxq" + std::to_string(q)).c_str(), read(sh->queues[p.port_id][q].rx));
-        rte_tel_data_add_dict_container(d, port.spec.name.c_str(), c, 0);
-    }
-    return 0;
-}
 
 uint64_t sum(const Counter (&cs)[kDropReasonCount]) {
     uint64_t t = 0;
@@ -92,48 +42,22 @@ uint64_t sum_rx(const CoreCounters& k) {
     return t;
 }
 
-// Per core. A worker: rx = forwarded + punted + dropped. The agent:
-// punted_in = handled + dropped + pending, and apart from those the packets
-// it built (originated, originated_dropped, originated_pending);
-// docs/architecture.md, "Counters". Exact when the data plane is quiet.
+int cmd_drops(const char*, const char*, rte_tel_data* d) {
+    Shared* sh = g_shared.load();
+    if (!sh) return -1;
+    return to_tel(gather_drops(*sh), d);
+}
+
+int cmd_ports(const char*, const char*, rte_tel_data* d) {
+    Shared* sh = g_shared.load();
+    if (!sh) return -1;
+    return to_tel(gather_ports(*sh), d);
+}
+
 int cmd_workers(const char*, const char*, rte_tel_data* d) {
     Shared* sh = g_shared.load();
     if (!sh) return -1;
-    rte_tel_data_start_dict(d);
-    for (size_t i = 0; i < sh->cores.size(); ++i) {
-        const CoreCounters& k = *sh->cores[i];
-        const bool agent = i + 1 == sh->cores.size();
-        rte_tel_data* c = rte_tel_data_alloc();
-        if (!c) return -1;
-        rte_tel_data_start_dict(c);
-        rte_tel_data_add_dict_u64(c, "rx", sum_rx(k));
-        rte_tel_data_add_dict_u64(c, "forwarded", read(k.forwarded));
-        rte_tel_data_add_dict_u64(c, "punted", read(k.punted));
-        rte_tel_data_add_dict_u64(c, "dropped", sum(k.drops));
-        rte_tel_data_add_dict_u64(c, "polls", read(k.polls));
-        rte_tel_data_add_dict_u64(c, "idle_polls", read(k.idle_polls));
-        rte_tel_data_add_dict_u64(c, "sleeps", read(k.sleeps));
-        if (agent) {
-            const AgentCounters& a = k.agent;
-            rte_tel_data_add_dict_u64(c, "punted_in", read(a.punted_in));
-            rte_tel_data_add_dict_u64(c, "handled", read(a.handled));
-            rte_tel_data_add_dict_u64(c, "pending", read(a.pending));
-            rte_tel_data_add_dict_u64(c, "originated", read(a.originated));
-            rte_tel_data_add_dict_u64(c, "originated_dropped", sum(a.originated_drops));
-            rte_tel_data_add_dict_u64(c, "originated_pending", read(a.originated_pending));
-            rte_tel_data_add_dict_u64(c, "neighbor_slot_refused", read(a.neighbor_slot_refused));
-        }
-        for (size_t r = 1; r < kDropReasonCount; ++r)
-            if (uint64_t v = read(k.drops[r]))
-                rte_tel_data_add_dict_u64(c, ("drop_" + std::string(kDropReasonNames[r])).c_str(), v);
-        if (agent)
-            for (size_t r = 1; r < kDropReasonCount; ++r)
-                if (uint64_t v = read(k.agent.originated_drops[r]))
-                    rte_tel_data_add_dict_u64(c, ("originated_drop_" + std::string(kDropReasonNames[r])).c_str(), v);
-        std::string name = agent ? "agent" : "worker" + std::to_string(i);
-        rte_tel_data_add_dict_container(d, name.c_str(), c, 0);
-    }
-    return 0;
+    return to_tel(gather_workers(*sh), d);
 }
 
 // Telemetry keys allow only alphanumerics, '_' and '/', and arrays cannot
@@ -219,47 +143,26 @@ int cmd_neighbors(const char*, const char* params, rte_tel_data* d) {
     return 0;
 }
 
-// The config file's version and source, and what the published tables
-// hold (read under an RCU read guard: this thread is a transient reader).
 int cmd_config(const char*, const char*, rte_tel_data* d) {
     const ConfigReloader* rl = g_reloader.load();
     const TableBuilder* tb = g_builder.load();
     Shared* sh = g_shared.load();
     if (!rl || !tb || !sh) return -1;
-    rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_u64(d, "version", rl->version());
-    rte_tel_data_add_dict_string(d, "source", rl->source().c_str());
-    {
-        RcuDomain::ReadGuard guard(*sh->rcu);
-        const Root* r = sh->tables->get();
-        rte_tel_data_add_dict_u64(d, "generation", r->generation);
-        rte_tel_data_add_dict_u64(d, "fib4_entries", r->routes4);
-        rte_tel_data_add_dict_u64(d, "fib6_entries", r->routes6);
-        rte_tel_data_add_dict_u64(d, "fib6_helpers", r->helpers6);
-        rte_tel_data_add_dict_u64(d, "nexthops", r->nexthops->nh.size());
-        rte_tel_data_add_dict_u64(d, "ecmp_groups", r->nexthops->groups.size());
-        rte_tel_data_add_dict_u64(d, "fib4_capacity", r->fib4->capacity().entries);
-        rte_tel_data_add_dict_u64(d, "fib6_capacity", r->fib6->capacity().entries);
-    }
-    BuilderStats st = tb->stats();
-    rte_tel_data_add_dict_u64(d, "batches", st.batches);
-    rte_tel_data_add_dict_u64(d, "batches_rejected", st.rejected);
-    rte_tel_data_add_dict_u64(d, "fib_rebuilds", st.rebuilds);
-    rte_tel_data_add_dict_u64(d, "fib_bytes", st.fib_bytes);
-    return 0;
+    return to_tel(gather_config(*sh, *rl, *tb), d);
 }
 
 int cmd_icmp(const char*, const char*, rte_tel_data* d) {
     Agent* a = g_agent.load();
     if (!a) return -1;
-    rte_tel_data_start_dict(d);
-    const IcmpCounters& ic = a->icmp();
-    for (int t = 0; t < 256; ++t) {
-        if (uint64_t v = read(ic.v4_sent[t])) rte_tel_data_add_dict_u64(d, ("v4_type" + std::to_string(t)).c_str(), v);
-        if (uint64_t v = read(ic.v6_sent[t])) rte_tel_data_add_dict_u64(d, ("v6_type" + std::to_string(t)).c_str(), v);
-    }
-    rte_tel_data_add_dict_u64(d, "rate_limited", read(ic.rate_limited));
-    return 0;
+    return to_tel(gather_icmp(*a), d);
+}
+
+// The control channel: connected, peer, generation, owner, ... (no control
+// state: the channel is not running; nothing to say).
+int cmd_control(const char*, const char*, rte_tel_data* d) {
+    const ControlState* st = g_control.load();
+    if (!st) return -1;
+    return to_tel(gather_control(*st, g_reloader.load()), d);
 }
 
 template <int (*Body)(Shared&, const char*, rte_tel_data*)>
@@ -275,12 +178,21 @@ template <int (*Body)(const char*, const char*, rte_tel_data*)>
 int gated(const char* cmd, const char* params, rte_tel_data* d) {
     CallbackGate::Pass pass = g_gate.enter();
     if (!pass) return -1;
-    return Body(cmd, params, d);
+    // A command must not throw into DPDK's telemetry thread (the gathering
+    // builds JSON: bad_alloc, a type error from a bug): it fails instead.
+    try {
+        return Body(cmd, params, d);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sluice-dp: telemetry %s failed: %s\n", cmd, e.what());
+        return -1;
+    }
 }
 
 }  // namespace
 
-void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader, const TableBuilder* builder) {
+void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader, const TableBuilder* builder,
+                        const ControlState* control) {
+    g_control.store(control);
     g_shared.store(sh);
     g_agent.store(agent);
     g_reloader.store(reloader);
@@ -299,6 +211,8 @@ void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader
                                "A VIP's backends and their counters (params: vip name[,page]).");
     rte_telemetry_register_cmd("/sluice/lb/which", gated<with_shared<lb_cmd_which>>,
                                "Which backend a 5-tuple gets (params: tcp|udp,src,sport,dst,dport).");
+    rte_telemetry_register_cmd("/sluice/control", gated<cmd_control>,
+                               "Control channel: session, peer, generation, owner of the tables.");
 }
 
 void telemetry_unregister() {
@@ -309,13 +223,17 @@ void telemetry_unregister() {
     g_shared.store(nullptr);
     g_reloader.store(nullptr);
     g_builder.store(nullptr);
+    g_control.store(nullptr);
 }
 
-std::string render_stats(const Shared& sh, uint64_t config_version) {
+std::string render_stats(const Shared& sh, uint64_t config_version, const ControlState* control,
+                         const ConfigReloader* reloader) {
     std::string out;
     char line[256];
-    std::snprintf(line, sizeof line, "config version %" PRIu64 "\n%-8s %14s %14s\n", config_version, "port",
-                  "rx", "tx");
+    std::snprintf(line, sizeof line, "config version %" PRIu64 "\n", config_version);
+    out += line;
+    if (control) out += control_line(*control, reloader);
+    std::snprintf(line, sizeof line, "%-8s %14s %14s\n", "port", "rx", "tx");
     out += line;
     for (const Port& p : sh.ports.port) {
         if (!p.open) continue;

@@ -8,6 +8,7 @@
 
 #include <rte_telemetry.h>
 
+#include "dataplane/agent/telemetry_data.hpp"
 #include "dataplane/lb/stage.hpp"
 #include "dataplane/shared.hpp"
 
@@ -85,52 +86,94 @@ std::string backend_text(const LbTables& t, uint32_t slot) {
 
 }  // namespace
 
-int lb_cmd_vips(Shared& sh, const char* params, rte_tel_data* d) {
-    uint32_t page = 0;
-    if (params && *params && !parse_u32(params, UINT32_MAX, &page)) return -1;
-    RcuDomain::ReadGuard guard(*sh.rcu);
-    const Root* r = sh.tables->get();
-    const LbTables& t = *r->lb;
-    std::vector<uint32_t> slots;
-    for (uint32_t s = 0; s < t.vips.size(); ++s)
-        if (t.vips[s].uid) slots.push_back(s);
-    uint32_t pages = uint32_t((slots.size() + kVipPageRows - 1) / kVipPageRows);
-    rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_u64(d, "vips", slots.size());
-    rte_tel_data_add_dict_u64(d, "page", page);
-    rte_tel_data_add_dict_u64(d, "pages", pages);
+void lb_gather_vips(Shared& sh, TelJson* totals, std::vector<TelJson>* rows, std::vector<api::Vip>* configs) {
     uint64_t untracked = 0, rescheduled = 0, icmp = 0;
     for (const auto& w : sh.lb_workers) {
         untracked += read(w->counters->untracked);
         rescheduled += read(w->counters->rescheduled);
         icmp += read(w->counters->icmp_to_backend);
     }
-    rte_tel_data_add_dict_u64(d, "untracked_new_flows", untracked);
-    rte_tel_data_add_dict_u64(d, "rescheduled_flows", rescheduled);
-    rte_tel_data_add_dict_u64(d, "icmp_to_backend", icmp);
-    for (size_t i = size_t(page) * kVipPageRows; i < slots.size() && i < size_t(page + 1) * kVipPageRows; ++i) {
-        uint32_t s = slots[i];
+    RcuDomain::ReadGuard guard(*sh.rcu);
+    const Root* r = sh.tables->get();
+    const LbTables& t = *r->lb;
+    uint64_t n = 0;
+    for (uint32_t s = 0; s < t.vips.size(); ++s) {
+        if (!t.vips[s].uid) continue;
+        ++n;
         const LbVip& v = t.vips[s];
         const api::Vip& c = *v.config;
-        rte_tel_data* x = rte_tel_data_alloc();
-        if (!x) return -1;
-        rte_tel_data_start_dict(x);
-        rte_tel_data_add_dict_string(x, "name", c.name.c_str());
-        rte_tel_data_add_dict_string(x, "address", net::to_string(c.key.address).c_str());
-        rte_tel_data_add_dict_string(x, "protocol", api::to_string(c.key.proto));
-        rte_tel_data_add_dict_u64(x, "port", c.key.port);
-        rte_tel_data_add_dict_string(x, "mode", api::to_string(c.mode));
-        rte_tel_data_add_dict_u64(x, "table_size", v.m);
-        rte_tel_data_add_dict_u64(x, "backends", c.backends.size());
-        rte_tel_data_add_dict_u64(x, "packets", sum_vip(sh, s, &LbCounters::Vip::packets));
-        rte_tel_data_add_dict_u64(x, "bytes", sum_vip(sh, s, &LbCounters::Vip::bytes));
-        rte_tel_data_add_dict_u64(x, "new_flows", sum_vip(sh, s, &LbCounters::Vip::new_flows));
+        TelJson x = TelJson::object();
+        x["name"] = c.name;
+        x["address"] = net::to_string(c.key.address);
+        x["protocol"] = api::to_string(c.key.proto);
+        x["port"] = uint64_t(c.key.port);
+        x["mode"] = api::to_string(c.mode);
+        x["table_size"] = uint64_t(v.m);
+        x["backends"] = uint64_t(c.backends.size());
+        x["packets"] = sum_vip(sh, s, &LbCounters::Vip::packets);
+        x["bytes"] = sum_vip(sh, s, &LbCounters::Vip::bytes);
+        x["new_flows"] = sum_vip(sh, s, &LbCounters::Vip::new_flows);
         uint64_t tracked = 0;
         for (const auto& w : sh.lb_workers) tracked += w->flows.live(s);
-        rte_tel_data_add_dict_u64(x, "tracked_flows", tracked);
-        if (rte_tel_data_add_dict_container(d, key_of(c.name).c_str(), x, 0) != 0) rte_tel_data_free(x);
+        x["tracked_flows"] = tracked;
+        rows->push_back(std::move(x));
+        if (configs) configs->push_back(c);
     }
-    return 0;
+    *totals = TelJson::object();
+    (*totals)["vips"] = n;
+    (*totals)["untracked_new_flows"] = untracked;
+    (*totals)["rescheduled_flows"] = rescheduled;
+    (*totals)["icmp_to_backend"] = icmp;
+}
+
+int lb_cmd_vips(Shared& sh, const char* params, rte_tel_data* d) {
+    uint32_t page = 0;
+    if (params && *params && !parse_u32(params, UINT32_MAX, &page)) return -1;
+    TelJson totals;
+    std::vector<TelJson> rows;
+    lb_gather_vips(sh, &totals, &rows);
+    uint32_t pages = uint32_t((rows.size() + kVipPageRows - 1) / kVipPageRows);
+    TelJson j = TelJson::object();
+    j["vips"] = totals["vips"];
+    j["page"] = uint64_t(page);
+    j["pages"] = uint64_t(pages);
+    j["untracked_new_flows"] = totals["untracked_new_flows"];
+    j["rescheduled_flows"] = totals["rescheduled_flows"];
+    j["icmp_to_backend"] = totals["icmp_to_backend"];
+    for (size_t i = size_t(page) * kVipPageRows; i < rows.size() && i < size_t(page + 1) * kVipPageRows; ++i) {
+        // The key first: the row is moved into the reply after.
+        std::string key = key_of(rows[i].value("name", std::string()));
+        j[key] = std::move(rows[i]);
+    }
+    return to_tel(j, d);
+}
+
+bool lb_gather_backends(Shared& sh, const std::string& name, std::vector<TelJson>* rows) {
+    RcuDomain::ReadGuard guard(*sh.rcu);
+    const LbTables& t = *sh.tables->get()->lb;
+    const LbVip* v = nullptr;
+    for (const auto& x : t.vips)
+        if (x.uid && x.config->name == name) v = &x;
+    if (!v) return false;
+    // Key order (the Maglev table's members): every backend of the VIP is a
+    // member, whatever its weight.
+    for (uint32_t s : v->maglev->members) {
+        const LbBackend& b = t.backends[s];
+        TelJson x = TelJson::object();
+        x["address"] = addr_text(b.addr.data(), b.v6);
+        x["port"] = uint64_t(host16(b.port_be));
+        x["weight"] = uint64_t(b.weight);
+        x["state"] = api::to_string(b.state);
+        x["slots"] = uint64_t(b.slots);
+        x["packets"] = sum_backend(sh, s, &LbCounters::Backend::packets);
+        x["bytes"] = sum_backend(sh, s, &LbCounters::Backend::bytes);
+        x["new_flows"] = sum_backend(sh, s, &LbCounters::Backend::new_flows);
+        uint64_t tracked = 0;
+        for (const auto& w : sh.lb_workers) tracked += w->flows.live_backend(s);
+        x["tracked_flows"] = tracked;
+        rows->push_back(std::move(x));
+    }
+    return true;
 }
 
 int lb_cmd_backends(Shared& sh, const char* params, rte_tel_data* d) {
@@ -138,69 +181,48 @@ int lb_cmd_backends(Shared& sh, const char* params, rte_tel_data* d) {
     if (a.empty() || a.size() > 2 || a[0].empty()) return -1;
     uint32_t page = 0;
     if (a.size() == 2 && !parse_u32(a[1], UINT32_MAX, &page)) return -1;
-    RcuDomain::ReadGuard guard(*sh.rcu);
-    const LbTables& t = *sh.tables->get()->lb;
-    const LbVip* v = nullptr;
-    for (const auto& x : t.vips)
-        if (x.uid && x.config->name == a[0]) v = &x;
-    if (!v) return -1;
-    const MaglevTable& mt = *v->maglev;
-    // Key order (the Maglev table's members), then any backend out of the
-    // table: every backend of the VIP is a member, whatever its weight.
-    const std::vector<uint32_t>& members = mt.members;
-    uint32_t pages = uint32_t((members.size() + kBackendPageRows - 1) / kBackendPageRows);
-    rte_tel_data_start_dict(d);
-    rte_tel_data_add_dict_string(d, "vip", v->config->name.c_str());
-    rte_tel_data_add_dict_u64(d, "backends", members.size());
-    rte_tel_data_add_dict_u64(d, "page", page);
-    rte_tel_data_add_dict_u64(d, "pages", pages);
-    for (size_t i = size_t(page) * kBackendPageRows; i < members.size() && i < size_t(page + 1) * kBackendPageRows;
+    std::vector<TelJson> rows;
+    if (!lb_gather_backends(sh, a[0], &rows)) return -1;
+    uint32_t pages = uint32_t((rows.size() + kBackendPageRows - 1) / kBackendPageRows);
+    TelJson j = TelJson::object();
+    j["vip"] = a[0];
+    j["backends"] = uint64_t(rows.size());
+    j["page"] = uint64_t(page);
+    j["pages"] = uint64_t(pages);
+    for (size_t i = size_t(page) * kBackendPageRows; i < rows.size() && i < size_t(page + 1) * kBackendPageRows;
          ++i) {
-        uint32_t s = members[i];
-        const LbBackend& b = t.backends[s];
-        rte_tel_data* x = rte_tel_data_alloc();
-        if (!x) return -1;
-        rte_tel_data_start_dict(x);
-        std::string addr = addr_text(b.addr.data(), b.v6);
-        rte_tel_data_add_dict_string(x, "address", addr.c_str());
-        rte_tel_data_add_dict_u64(x, "port", host16(b.port_be));
-        rte_tel_data_add_dict_u64(x, "weight", b.weight);
-        rte_tel_data_add_dict_string(x, "state", api::to_string(b.state));
-        rte_tel_data_add_dict_u64(x, "slots", b.slots);
-        rte_tel_data_add_dict_u64(x, "packets", sum_backend(sh, s, &LbCounters::Backend::packets));
-        rte_tel_data_add_dict_u64(x, "bytes", sum_backend(sh, s, &LbCounters::Backend::bytes));
-        rte_tel_data_add_dict_u64(x, "new_flows", sum_backend(sh, s, &LbCounters::Backend::new_flows));
-        uint64_t tracked = 0;
-        for (const auto& w : sh.lb_workers) tracked += w->flows.live_backend(s);
-        rte_tel_data_add_dict_u64(x, "tracked_flows", tracked);
-        std::string key = key_of(addr + "_" + std::to_string(host16(b.port_be)));
-        if (rte_tel_data_add_dict_container(d, key.c_str(), x, 0) != 0) rte_tel_data_free(x);
+        std::string key = key_of(rows[i].value("address", std::string()) + "_" +
+                                 std::to_string(rows[i].value("port", uint64_t(0))));
+        j[key] = std::move(rows[i]);
     }
-    return 0;
+    return to_tel(j, d);
 }
 
-// Asks every worker (each owns its flow table) through its mailbox and
-// waits for the answers, at most a second: a worker answers once per poll
-// loop, and an idle one sleeps for at most its idle back-off.
-int lb_cmd_which(Shared& sh, const char* params, rte_tel_data* d) {
-    std::vector<std::string> a = split(params);
-    if (a.size() != 5) return -1;
+bool lb_flow_key(const std::string& proto, const std::string& src_s, const std::string& sport_s,
+                 const std::string& dst_s, const std::string& dport_s, lb::FlowKey* out) {
     lb::FlowKey k;
-    if (a[0] == "tcp") k.proto = 6;
-    else if (a[0] == "udp") k.proto = 17;
-    else return -1;
-    auto src = net::parse_ip(a[1]);
-    auto dst = net::parse_ip(a[3]);
+    if (proto == "tcp") k.proto = 6;
+    else if (proto == "udp") k.proto = 17;
+    else return false;
+    auto src = net::parse_ip(src_s);
+    auto dst = net::parse_ip(dst_s);
     uint32_t sport = 0, dport = 0;
-    if (!src || !dst || src->family != dst->family || !parse_u32(a[2], 65535, &sport) ||
-        !parse_u32(a[4], 65535, &dport))
-        return -1;
+    if (!src || !dst || src->family != dst->family || !parse_u32(sport_s, 65535, &sport) ||
+        !parse_u32(dport_s, 65535, &dport))
+        return false;
     k.v6 = dst->is_v6();
     std::copy_n(src->bytes.begin(), 16, k.src.begin());
     std::copy_n(dst->bytes.begin(), 16, k.dst.begin());
     k.sport = host16(uint16_t(sport));
     k.dport = host16(uint16_t(dport));
+    *out = k;
+    return true;
+}
 
+// Asks every worker (each owns its flow table) through its mailbox and
+// waits for the answers, at most a second: a worker answers once per poll
+// loop, and an idle one sleeps for at most its idle back-off.
+bool lb_gather_which(Shared& sh, const lb::FlowKey& k, TelJson* out) {
     static std::mutex one_at_a_time;  // the mailboxes hold one question each
     std::lock_guard<std::mutex> lock(one_at_a_time);
     std::vector<WhichQuery> q(sh.lb_workers.size());
@@ -232,7 +254,7 @@ int lb_cmd_which(Shared& sh, const char* params, rte_tel_data* d) {
             ++got;
         }
     }
-    if (got == 0 && !q.empty()) return -1;
+    if (got == 0) return false;
     // Any worker that tracks the flow decides (RSS sends a flow to one).
     const WhichQuery* best = nullptr;
     int worker = -1;
@@ -245,20 +267,30 @@ int lb_cmd_which(Shared& sh, const char* params, rte_tel_data* d) {
     }
     RcuDomain::ReadGuard guard(*sh.rcu);
     const LbTables& t = *sh.tables->get()->lb;
-    rte_tel_data_start_dict(d);
+    TelJson& j = *out;
+    j = TelJson::object();
     bool vip_ok = best->matched && best->vip < t.vips.size() && t.vips[best->vip].uid;
-    rte_tel_data_add_dict_string(d, "vip", vip_ok ? t.vips[best->vip].config->name.c_str() : "");
-    rte_tel_data_add_dict_u64(d, "slot", best->maglev_slot);
-    rte_tel_data_add_dict_string(d, "maglev_backend",
-                                 best->maglev_backend == UINT32_MAX ? "" : backend_text(t, best->maglev_backend).c_str());
-    rte_tel_data_add_dict_u64(d, "tracked", best->tracked_backend != UINT32_MAX);
-    rte_tel_data_add_dict_string(d, "tracked_backend",
-                                 best->tracked_backend == UINT32_MAX ? "" : backend_text(t, best->tracked_backend).c_str());
-    rte_tel_data_add_dict_string(d, "backend", best->chosen == UINT32_MAX ? "" : backend_text(t, best->chosen).c_str());
-    rte_tel_data_add_dict_string(d, "reason", best->reason);
-    rte_tel_data_add_dict_u64(d, "worker", uint64_t(worker));
-    rte_tel_data_add_dict_u64(d, "workers_answered", got);
-    return 0;
+    j["vip"] = vip_ok ? t.vips[best->vip].config->name : std::string();
+    j["slot"] = uint64_t(best->maglev_slot);
+    j["maglev_backend"] = best->maglev_backend == UINT32_MAX ? std::string() : backend_text(t, best->maglev_backend);
+    j["tracked"] = uint64_t(best->tracked_backend != UINT32_MAX);
+    j["tracked_backend"] =
+        best->tracked_backend == UINT32_MAX ? std::string() : backend_text(t, best->tracked_backend);
+    j["backend"] = best->chosen == UINT32_MAX ? std::string() : backend_text(t, best->chosen);
+    j["reason"] = std::string(best->reason);
+    j["worker"] = uint64_t(worker);
+    j["workers_answered"] = uint64_t(got);
+    return true;
+}
+
+int lb_cmd_which(Shared& sh, const char* params, rte_tel_data* d) {
+    std::vector<std::string> a = split(params);
+    if (a.size() != 5) return -1;
+    lb::FlowKey k;
+    if (!lb_flow_key(a[0], a[1], a[2], a[3], a[4], &k)) return -1;
+    TelJson j;
+    if (!lb_gather_which(sh, k, &j)) return -1;
+    return to_tel(j, d);
 }
 
 }  // namespace sluice::dp

@@ -121,8 +121,7 @@ void diff_vips(const std::vector<config::VipConfig>& next, const std::map<api::V
     }
 }
 
-api::Batch diff_config(const config::Config& next, TableBuilder& running) {
-    api::Batch b;
+void diff_settings_and_addresses(const config::Config& next, const TableBuilder& running, api::Batch& b) {
     if (!(next.workers == running.workers())) b.workers = next.workers;
     if (!(next.neighbor == running.neighbor())) b.neighbor = next.neighbor;
     if (!(next.icmp == running.icmp())) b.icmp = next.icmp;
@@ -141,28 +140,31 @@ api::Batch diff_config(const config::Config& next, TableBuilder& running) {
         for (const auto& a : have) b.addresses.push_back({api::AddressUpdate::Op::del, pc.name, a});
         for (const auto& a : pc.addresses) b.addresses.push_back({api::AddressUpdate::Op::add, pc.name, a});
     }
+}
 
-    // Routes: one lookup each against the running table (marking what the
-    // file still has), then whatever was not marked goes.
+void diff_routes(const std::vector<config::Route>& next, TableBuilder& running, api::Batch& b) {
+    // One lookup each against the running table (marking what `next` still
+    // has), then whatever was not marked goes.
     SetInterner sets(b);
     std::map<std::pair<uint32_t, bool>, uint64_t> set_values;
     uint32_t mark = running.next_mark();
-    for (const auto& r : next.routes) {
+    for (const auto& r : next) {
         bool v6 = r.prefix.addr.is_v6();
         uint32_t idx = sets.index(r.nexthops);
         auto sv = set_values.find({idx, v6});
-        if (sv == set_values.end()) sv = set_values.emplace(std::make_pair(idx, v6), running.value_of(b.nexthop_sets[idx], v6)).first;
+        if (sv == set_values.end())
+            sv = set_values.emplace(std::make_pair(idx, v6), running.value_of(b.nexthop_sets[idx], v6)).first;
         uint64_t have = running.route_value(r.prefix, mark);
-        if (have == kNoRoute || have != sv->second)
-            b.routes.push_back({api::RouteUpdate::Op::set, r.prefix, idx});
+        if (have == kNoRoute || have != sv->second) b.routes.push_back({api::RouteUpdate::Op::set, r.prefix, idx});
     }
     running.for_each_unmarked_route(mark, [&](const net::Prefix& p) {
         b.routes.push_back({api::RouteUpdate::Op::del, p, 0});
     });
+}
 
-    // Static neighbors.
+void diff_neighbors(const std::vector<config::StaticNeighbor>& next, const TableBuilder& running, api::Batch& b) {
     std::set<std::pair<uint16_t, net::IpAddr>> wanted;
-    for (const auto& n : next.neighbors) {
+    for (const auto& n : next) {
         int id = running.port_id(n.port);
         if (id < 0) continue;
         auto key = std::make_pair(uint16_t(id), n.address);
@@ -174,8 +176,19 @@ api::Batch diff_config(const config::Config& next, TableBuilder& running) {
     for (const auto& [key, mac] : running.static_neighbors())
         if (!wanted.count(key))
             b.neighbors.push_back({api::NeighborUpdate::Op::clear, running.port_name(key.first), key.second, mac});
+}
 
-    diff_vips(next.vips, running.vips(), b);
+void diff_vips(const std::vector<config::VipConfig>& next, const TableBuilder& running, api::Batch& out) {
+    diff_vips(next, running.vips(), out);
+}
+
+api::Batch diff_config(const config::Config& next, TableBuilder& running, DiffScope scope) {
+    api::Batch b;
+    diff_settings_and_addresses(next, running, b);
+    if (scope == DiffScope::settings_and_addresses) return b;
+    diff_routes(next.routes, running, b);
+    diff_neighbors(next.neighbors, running, b);
+    diff_vips(next.vips, running, b);
     return b;
 }
 

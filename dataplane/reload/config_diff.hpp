@@ -30,9 +30,37 @@ struct FixedAtStart {
 // One line per restart-only field that differs: "FILE:LINE: field: ...".
 std::vector<std::string> restart_only_changes(const config::Config& next, const FixedAtStart& fixed);
 
+// Which parts of a config a reload applies. Once a control process has
+// synced (docs/control-protocol.md, "owner"), routes, static neighbors and
+// VIPs are its to set, and the file gives only settings and addresses.
+enum class DiffScope : uint8_t {
+    everything,              // settings, addresses, routes, static neighbors, VIPs
+    settings_and_addresses,  // workers, neighbor, icmp, lb settings and interface addresses only
+};
+
 // The requests that turn the running state into `next` (already
 // validated). Runs on the builder thread (it reads the builder's state).
-api::Batch diff_config(const config::Config& next, TableBuilder& running);
+api::Batch diff_config(const config::Config& next, TableBuilder& running,
+                       DiffScope scope = DiffScope::everything);
+
+// The parts of diff_config, each appending to `out`; each makes the
+// running state of its kind equal to `next`: the control channel's
+// sync_commit (dataplane/channel/) diffs its desired routes, neighbors and
+// VIPs with the same functions as the file.
+//
+// Settings (workers, neighbor, icmp, lb) and per-port address lists.
+void diff_settings_and_addresses(const config::Config& next, const TableBuilder& running, api::Batch& out);
+// Routes: one lookup each against the running table (next-hop sets compare
+// as sets: reordered next hops are no change), then a del for every running
+// route `next` does not have. Every next hop with a gateway must name its
+// port (config validation fills it in: rules::validate_filling_ports).
+void diff_routes(const std::vector<config::Route>& next, TableBuilder& running, api::Batch& out);
+// Static neighbors by (port, address): new or other MAC is a set, running
+// ones `next` does not have are cleared. Neighbors on unknown ports are
+// skipped (validation refuses them first).
+void diff_neighbors(const std::vector<config::StaticNeighbor>& next, const TableBuilder& running, api::Batch& out);
+// VIPs against the builder's running VIPs (the overload below).
+void diff_vips(const std::vector<config::VipConfig>& next, const TableBuilder& running, api::Batch& out);
 
 // The VIP part of diff_config (a seam for tests): a VIP of the file that is
 // new or differs from the running one with its key becomes a set, a

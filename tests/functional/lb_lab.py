@@ -70,6 +70,11 @@ class Server(ThreadingHTTPServer):
         # Not HTTPServer.server_bind: its getfqdn() may wait on DNS.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = NAME, self.server_address[1]
+    def handle_error(self, request, client_address):
+        # A health checker resets its connection once it has the status
+        # line (control/health/probe.cpp): not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 class Server6(Server):
     address_family = socket.AF_INET6

@@ -39,7 +39,7 @@ def test_slow_path_serves_during_a_large_reload(router3):
         assert lab.ping(a, h.v6, count=1)["loss"] == 0, r.describe()
     routes = r.workdir / "big.routes"
     _write_routes(routes)
-    text = lab.render_config(r.topo) + f"route_files: [{lab.yaml_str(str(routes))}]\n"
+    text = lab.render_config(r.topo, control=r.control) + f"route_files: [{lab.yaml_str(str(routes))}]\n"
 
     # Pings to the router's own address every 20 ms for the whole reload.
     ping = a.ns.popen(["ping", "-4", "-n", "-D", "-i", "0.02", "-W", "2", a.gw4])

@@ -125,7 +125,7 @@ class _LbLab(lab.Lab):
     def write_config(self, text: str | None = None, path: Path | None = None) -> Path:
         if text is None:
             text = lab.render_config(self.topo, routes=self.routes, neighbors=self.neighbors,
-                                     extra=self.lb_extra)
+                                     extra=self.lb_extra, control=self.control)
         return super().write_config(text, path)
 
 

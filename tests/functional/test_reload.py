@@ -156,7 +156,7 @@ def test_broken_reload_changes_nothing(router3):
     v0 = r.config_version()
     src0 = r.tele("/sluice/config").get("source")
 
-    good = lab.render_config(r.topo, routes=ROUTES_V1)
+    good = lab.render_config(r.topo, routes=ROUTES_V1, control=r.control)
     bad = good.replace('prefix: "198.19.0.0/24"', 'prefix: "198.19.300.0/24"')
     bad = bad.replace("    mtu: 1500\n", "    mtu: 1500\n    bogus_field: 7\n", 1)
     assert bad != good

@@ -19,7 +19,8 @@ ROUTES = [{"prefix": "198.19.0.0/24", "via": "198.18.2.2"}]
 def _reload_with(r: lab.Lab, *, expect: str = "applied", routes=None, neighbors=None, extra: str = "",
                  edit=None) -> str:
     text = lab.render_config(r.topo, routes=r.routes if routes is None else routes,
-                             neighbors=r.neighbors if neighbors is None else neighbors, extra=extra)
+                             neighbors=r.neighbors if neighbors is None else neighbors, extra=extra,
+                             control=r.control)
     if edit:
         text = edit(text)
     r.write_config(text)
@@ -151,7 +152,7 @@ def test_addresses_and_static_neighbors_reload(router3):
 
     # A secondary address on port a answers; a static neighbor appears.
     static = {"address": "198.18.2.66", "mac": "02:5e:00:00:66:66", "port": "b"}
-    text = lab.render_config(r.topo, routes=ROUTES, neighbors=[static])
+    text = lab.render_config(r.topo, routes=ROUTES, neighbors=[static], control=r.control)
     text = text.replace('addresses: ["198.18.1.1/24"', f'addresses: ["198.18.1.1/24", "{extra_addr}/24"', 1)
     r.write_config(text)
     r.reload(expect="applied", timeout=30)
@@ -160,7 +161,7 @@ def test_addresses_and_static_neighbors_reload(router3):
     assert entries and entries[0].get("static") == 1 and entries[0].get("mac") == static["mac"], entries
 
     # Removing both: the address stops answering, the neighbor stops being static.
-    r.write_config(lab.render_config(r.topo, routes=ROUTES))
+    r.write_config(lab.render_config(r.topo, routes=ROUTES, control=r.control))
     r.reload(expect="applied", timeout=30)
     assert lab.ping(a, extra_addr, count=2, wait=1)["received"] == 0, "old address still answers" + r.describe()
     entries = lab.find_entries(r.tele("/sluice/neighbors"), static["address"])
@@ -172,7 +173,7 @@ def test_restart_only_fields_are_refused_by_name(router3):
     r = router3("ro", routes=ROUTES, hosts=2)
     a, b = r.hosts["a"], r.hosts["b"]
     v = r.config_version()
-    good = lab.render_config(r.topo, routes=ROUTES)
+    good = lab.render_config(r.topo, routes=ROUTES, control=r.control)
     cases = [
         ("mbufs", "mbufs: 8191\n" + good),
         ("mtu", good.replace("    mtu: 1500\n", "    mtu: 1400\n", 1)),

@@ -177,7 +177,7 @@ def test_sighup_storm_under_traffic(router3):
 def _start_on_fifo(request, binary, tag: str) -> tuple[lab.Lab, str]:
     the_lab = lab.Lab(tag=tag, hosts=1, binary=binary)
     request.addfinalizer(the_lab.close)
-    text = lab.render_config(the_lab.topo)
+    text = lab.render_config(the_lab.topo, control=the_lab.control)
     os.mkfifo(the_lab.config_path)
     cmd = [str(the_lab.binary), *the_lab.eal_args(), "--", "--config", str(the_lab.config_path)]
     the_lab.dp = lab.Proc(cmd, log=the_lab.log_path)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Configures (or reconfigures) and builds.
 # Usage: tests/lab/build.sh [build|build-asan|build-tsan|DIR] [TARGET...]
-#   TARGET      ninja targets to build (e.g. dataplane/sluice-dp); default all
+#   TARGET      ninja targets to build (e.g. dataplane/sluice-dp); default all;
+#               "unit-tests": only the unit test executables (tests/unit/*/test_*),
+#               what the sanitizer builds run (their programs and benchmarks
+#               would be compiled for nothing)
 #   build       default release-ish build (debugoptimized)
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer build (any DIR
 #               with "san" in its name, other than "tsan")
@@ -39,5 +42,10 @@ if [[ -f "$dir/build.ninja" ]]; then
 else
   rm -rf "$dir"
   meson setup "$dir" "${opts[@]}"
+fi
+if [[ ${targets[*]:-} == unit-tests ]]; then
+  mapfile -t targets < <(ninja -C "$dir" -t targets all |
+    sed -n 's|^\(tests/unit/[^:]*/test_[A-Za-z0-9_]*\): .*|\1|p' | sort -u)
+  ((${#targets[@]})) || { echo "build.sh: no unit test targets in $dir" >&2; exit 1; }
 fi
 ninja -C "$dir" -j "$jobs" "${targets[@]}"

@@ -2,9 +2,12 @@
 """Live lab demo: sluice-dp routes between four kernel hosts in network
 namespaces (software NICs: net_tap), with pings (IPv4 and IPv6), a
 traceroute and HTTP transfers through it, and balances a VIP over three
-HTTP backends (L2 DSR), draining one of them by a config reload half way
-through, while its counters (read over DPDK telemetry) are shown once a
-second. Everything is removed at the end, also on Ctrl-C or SIGTERM.
+HTTP backends (L2 DSR) whose health the control process (sluice-control)
+checks over a management network: half way through one backend is drained
+with the CLI (sluicectl), later another one's health endpoint dies and it
+leaves the Maglev table until it answers again, while the data plane's
+counters (read over DPDK telemetry) are shown once a second. Everything is
+removed at the end, also on Ctrl-C or SIGTERM.
 
 Usage: tests/lab/demo.py [--duration SECONDS] [--binary PATH]
 (tests/lab/demo.sh installs dependencies and builds first.)
@@ -17,10 +20,13 @@ Usage: tests/lab/demo.py [--duration SECONDS] [--binary PATH]
     2001:db8:2::2, VIP (lo)                                        VIP (lo)
 
 The VIP web (198.18.100.1, TCP port 80, mode l2_dsr) has hB, hC and hD as
-backends; each runs an HTTP server that answers with its name. The demo
-succeeds only if the requests spread over the three (each within 20% of
-an even share), and after hC is drained no new connection reaches it while
-connections opened before the drain are still answered by it.
+backends; each runs an HTTP server that answers with its name, and a health
+endpoint on port 8081 that sluice-control probes (HTTP, every 300 ms, down
+after 2 failures, up after 2 successes). The demo succeeds only if the
+requests spread over the three (each within 20% of an even share), after hC
+is drained no new connection reaches it while connections opened before the
+drain are still answered by it, and hD leaves the table within
+interval x fall + 100 ms of its health endpoint dying and comes back.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import lab  # noqa: E402
 
 import lb_lab  # noqa: E402
 
+import control_lab  # noqa: E402
+
 SERVICE4 = "198.19.0.1"
 ROUTES = [{"prefix": "198.19.0.0/24", "via": "198.18.3.2"}]
 NEIGHBORS = [{"address": "198.18.2.99", "mac": "02:5e:00:00:99:99", "port": "b"}]
@@ -49,8 +57,12 @@ VIP = lb_lab.LB_VIP4
 VIP_NAME = "web"
 LB_BACKENDS = ("b", "c", "d")
 DRAINED = "c"
+HEALTH = {"type": "http", "port": 8081, "path": "/", "interval_ms": 300, "timeout_ms": 200,
+          "rise": 2, "fall": 2, "jitter_ms": 100}
 VIPS = [{"name": VIP_NAME, "address": VIP, "protocol": "tcp", "port": 80, "mode": "l2_dsr",
-         "backends": [{"address": f"198.18.{2 + i}.2"} for i in range(len(LB_BACKENDS))]}]
+         "backends": [{"address": f"198.18.{2 + i}.2"} for i in range(len(LB_BACKENDS))],
+         "health": HEALTH}]
+UNHEALTHY = "d"     # its health endpoint dies at 70% of the run and returns at 85%
 # Requests per batch, one batch about every LB_TICK seconds, each on a new
 # connection from the next source port (the same ports, hence the same
 # spread, on every run).
@@ -241,7 +253,10 @@ class LbDemo:
             seq += LB_BATCH
             try:
                 res = self.client.tcp(flows, threads=4, timeout=5)
-                if t0 - last_keep >= 10 or (self.phase == "after" and self.long_after is None):
+                # Periodically before the drain, once right after it (later
+                # hD's health endpoint fails and its connections move).
+                if (self.phase == "before" and t0 - last_keep >= 10) or \
+                        (self.phase == "after" and self.long_after is None):
                     again = self.client.request(list(self.long))
                     last_keep = t0
                     bad = [(cid, self.long[cid], r) for cid, r in zip(self.long, again)
@@ -263,25 +278,25 @@ class LbDemo:
             self.stop.wait(max(0.0, LB_TICK - (time.monotonic() - t0)))
 
     def drain(self, backend_counters) -> bool:
-        """Drains DRAINED between two batches; records its counters then."""
+        """Drains DRAINED with sluicectl between two batches; records its
+        counters then."""
         self.pause.set()
         if not self.paused.wait(30):
             self.events.append("lb: the request loop did not pause for the drain")
             return False
-        vip = next(v for v in self.lab.vips if v["name"] == VIP_NAME)
         addr = self.lab.hosts[DRAINED].v4
-        for b in vip["backends"]:
-            if b["address"] == addr:
-                b["state"] = "drain"
-        self.lab.write_config()
-        m = self.lab.reload(expect="applied", timeout=20)
-        self.drain_line = m.string.strip()
+        cp = sluicectl(self.lab, "backend", "drain", VIP_NAME, addr)
+        self.drain_line = (cp.stdout + cp.stderr).strip()
+        if cp.returncode != 0:
+            self.events.append(f"lb: sluicectl backend drain failed: {self.drain_line}")
+            self.resume.set()
+            return False
+        lab.wait_until(lambda: lb_backend_rows(self.lab).get(f"h{DRAINED.upper()}", {}).get("state") == "drain",
+                       timeout=10, what="the drain in the data plane")
         self.at_drain = backend_counters()
         self.phase = "after"
         self.resume.set()
-        v = re.search(r"config version (\d+)", self.drain_line)
-        self.events.append(f"lb: backend h{DRAINED.upper()} ({addr}) drained by reload "
-                           f"(config version {v.group(1) if v else '?'})")
+        self.events.append(f"lb: `sluicectl backend drain {VIP_NAME} {addr}`: h{DRAINED.upper()} drained")
         return True
 
     def close(self):
@@ -289,6 +304,99 @@ class LbDemo:
         if self.client:
             self.client.stop()
         for p in self.servers:
+            p.stop(timeout=5)
+
+
+def sluicectl(the_lab: lab.Lab, *args: str):
+    return lab.run([str(control_lab.CLI_BINARY), "--socket", the_lab.control["cli_socket"], *args],
+                   check=False, timeout=30)
+
+
+class HealthDemo:
+    """The control process in a management namespace, each backend's health
+    endpoint (an HTTP server on port 8081), and the episode in which hD's
+    endpoint dies and returns."""
+
+    def __init__(self, the_lab: lab.Lab, events: list[str], www: Path):
+        self.lab = the_lab
+        self.events = events
+        self.www = www
+        self.endpoints: dict[str, lab.Proc] = {}
+        self.control: lab.Proc | None = None
+        self.down_ms: float | None = None
+        self.up_ms: float | None = None
+        self.thread: threading.Thread | None = None
+        self.stop = threading.Event()
+
+    def setup(self):
+        for k in LB_BACKENDS:
+            self.endpoints[k] = lab.start_http_server(self.lab.hosts[k], "0.0.0.0", HEALTH["port"], self.www)
+        mgmt = control_lab.management_network(self.lab, {k: self.lab.hosts[k] for k in LB_BACKENDS})
+        self.control = mgmt.popen([str(control_lab.CONTROL_BINARY), "--config", str(self.lab.config_path)])
+        self.control.wait_line(r"sluice-control: ready", timeout=30)
+        lab.wait_until(lambda: self.lab.tele("/sluice/control").get("connected"), timeout=15,
+                       what="the control process's session")
+
+    def state(self) -> str | None:
+        return lb_backend_rows(self.lab).get(f"h{UNHEALTHY.upper()}", {}).get("state")
+
+    def _wait_state(self, want: str, timeout: float) -> float | None:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end and not self.stop.is_set():
+            if self.state() == want:
+                return time.monotonic()
+            time.sleep(0.01)
+        return None
+
+    def episode(self, back_at: float):
+        """Kills hD's health endpoint, times its way out of the table,
+        restarts the endpoint at monotonic time `back_at`, times its return."""
+        h = self.lab.hosts[UNHEALTHY]
+        p = self.endpoints[UNHEALTHY]
+        p.stop(sig=signal.SIGKILL, timeout=5)
+        t0 = time.monotonic()
+        self.events.append(f"health: h{UNHEALTHY.upper()}'s health endpoint killed")
+        t = self._wait_state("down", 10)
+        if t is None:
+            self.events.append(f"health: h{UNHEALTHY.upper()} never left the table")
+            return
+        self.down_ms = (t - t0) * 1000
+        self.events.append(f"health: h{UNHEALTHY.upper()} down in the data plane {self.down_ms:.0f} ms later "
+                           f"(bound {HEALTH['interval_ms'] * HEALTH['fall'] + 100} ms)")
+        self.stop.wait(max(0.0, back_at - time.monotonic()))
+        if self.stop.is_set():
+            return
+        self.endpoints[UNHEALTHY] = lab.start_http_server(h, "0.0.0.0", HEALTH["port"], self.www)
+        t1 = time.monotonic()
+        t = self._wait_state("up", 10)
+        if t is not None:
+            self.up_ms = (t - t1) * 1000
+            self.events.append(f"health: h{UNHEALTHY.upper()} up again {self.up_ms:.0f} ms after its endpoint "
+                               f"returned ({HEALTH['rise']} successes)")
+
+    def start_episode(self, back_at: float):
+        self.thread = threading.Thread(target=self.episode, args=(back_at,), daemon=True)
+        self.thread.start()
+
+    def verdict(self) -> list[str]:
+        bound = HEALTH["interval_ms"] * HEALTH["fall"] + 100
+        name = f"h{UNHEALTHY.upper()}"
+        ok = self.down_ms is not None and self.down_ms <= bound
+        out = [f"{'ok  ' if ok else 'FAIL'} health: {name} left the table "
+               + (f"{self.down_ms:.0f} ms" if self.down_ms is not None else "never")
+               + f" after its health endpoint died (bound interval x fall + 100 = {bound} ms)"]
+        ok = self.up_ms is not None
+        out.append(f"{'ok  ' if ok else 'FAIL'} health: {name} back "
+                   + (f"{self.up_ms:.0f} ms" if ok else "never") + " after its endpoint returned")
+        return out
+
+    def close(self):
+        self.stop.set()
+        if self.thread:
+            self.thread.join(timeout=15)
+        if self.control:
+            self.control.stop(timeout=10)
+        for p in self.endpoints.values():
             p.stop(timeout=5)
 
 
@@ -370,12 +478,14 @@ def main() -> int:
 
     the_lab = lab.Lab(tag="demo", hosts=4, routes=ROUTES, neighbors=NEIGHBORS, vips=VIPS,
                       binary=args.binary, stats_interval=1, keep_workdir=True)
+    the_lab.control["metrics"] = control_lab.METRICS  # in the management namespace
     stop = threading.Event()
     events: list[str] = []
     curl_ok: list[bool] = []
     pings: list[tuple[str, lab.Proc]] = []
     cleanup_dirs: list[Path] = []
     lbd: LbDemo | None = None
+    hd: HealthDemo | None = None
     rc = 0
     try:
         print(f"demo: starting {args.binary} on net_tap ports "
@@ -389,6 +499,14 @@ def main() -> int:
         lbd.setup()
         print(f"demo: VIP {VIP}:80 (l2_dsr) served by hB, hC, hD; their HTTP servers answer "
               f"with their name", flush=True)
+        hwww = Path(tempfile.mkdtemp(prefix=f"{lab.RUN_PREFIX}-health-"))
+        cleanup_dirs.append(hwww)
+        hd = HealthDemo(the_lab, events, hwww)
+        hd.setup()
+        print(f"demo: sluice-control checks hB, hC, hD (HTTP :{HEALTH['port']} every {HEALTH['interval_ms']} ms) "
+              "over a management network and drives the data plane", flush=True)
+        print("demo: `sluicectl show backends web`:\n" + sluicectl(the_lab, "show", "backends", VIP_NAME).stdout.rstrip(),
+              flush=True)
 
         tr = a.run(["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", SERVICE4],
                    check=False, timeout=40)
@@ -424,6 +542,7 @@ def main() -> int:
         view = View(the_lab, sys.stdout.isatty(), lbd)
         t0 = time.monotonic()
         drained = False
+        unhealthy = False
         for _ in range(int(duration) + 5):
             elapsed = time.monotonic() - t0
             if elapsed >= duration:
@@ -438,6 +557,9 @@ def main() -> int:
                 drained = True
                 if not lbd.drain(lambda: lb_backend_rows(the_lab)):
                     rc = 1
+            if drained and not unhealthy and elapsed >= duration * 0.7:
+                unhealthy = True
+                hd.start_episode(back_at=t0 + duration * 0.85)
             try:
                 view.show(view.render(elapsed, duration, events))
             except (OSError, ValueError, lab.LabError) as e:
@@ -462,7 +584,11 @@ def main() -> int:
         if not curl_ok or good != len(curl_ok):
             rc = 1
         print("\n".join("  " + ln for ln in lb_lines(the_lab, lbd)))
-        for ln in lb_verdict(the_lab, lbd):
+        if hd.thread:
+            hd.thread.join(timeout=20)
+        print("  `sluicectl show health`:\n" + "\n".join(
+            "    " + ln for ln in sluicectl(the_lab, "show", "health").stdout.rstrip().splitlines()))
+        for ln in lb_verdict(the_lab, lbd) + hd.verdict():
             print(f"  lb: {ln}")
             if ln.startswith("FAIL"):
                 rc = 1
@@ -476,6 +602,8 @@ def main() -> int:
         stop.set()
         if lbd:
             lbd.close()
+        if hd:
+            hd.close()
         the_lab.close()
         for d in cleanup_dirs:
             shutil.rmtree(d, ignore_errors=True)

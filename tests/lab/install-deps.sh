@@ -9,11 +9,14 @@ PACKAGES=(
   build-essential g++ meson ninja-build pkg-config git
   libdpdk-dev dpdk dpdk-dev dpdk-doc libibverbs-dev
   libtbb-dev libyaml-cpp-dev nlohmann-json3-dev libabsl-dev
+  # control process and CLI: argument parsing, line editing, metrics endpoint
+  libcli11-dev libedit-dev libcpp-httplib-dev
   # unit tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev valgrind python3-matplotlib
   # functional tests, demo
   python3 python3-pytest python3-pytest-timeout python3-scapy python3-yaml
   tshark tcpdump iproute2 iputils-ping traceroute curl procps psmisc kmod coreutils
+  python3-pexpect prometheus util-linux
 )
 
 missing=()
