@@ -35,6 +35,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/load.hpp"
+#include "config/quote.hpp"
 #include "config/route_file.hpp"
 #include "config/rules.hpp"
 
@@ -47,34 +48,9 @@ inline SourceMark to_mark(const YAML::Mark& m) {
     return {m.line + 1, m.column + 1};
 }
 
-// "\"text\"" with control characters escaped, cut at 60 characters.
-inline std::string quote(std::string_view s) {
-    std::string r = "\"";
-    size_t n = 0;
-    for (char c : s) {
-        if (++n > 60) {
-            r += "...";
-            break;
-        }
-        unsigned char u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            r += '\\';
-            r += c;
-        } else if (c == '\n') {
-            r += "\\n";
-        } else if (c == '\t') {
-            r += "\\t";
-        } else if (u < 0x20 || u == 0x7f) {
-            static const char* hex = "0123456789abcdef";
-            r += "\\x";
-            r += hex[u >> 4];
-            r += hex[u & 15];
-        } else {
-            r += c;
-        }
-    }
-    return r + "\"";
-}
+// "\"text\"" with control characters escaped (newline and tab by name),
+// cut at 60 characters.
+inline std::string quote(std::string_view s) { return config::quote(s, Escape::newline_tab_by_name); }
 
 inline std::string describe(const YAML::Node& n) {
     switch (n.Type()) {
@@ -205,13 +181,7 @@ private:
     // ---- errors and positions -------------------------------------------
 
     void error(const SourceMark& m, std::string field, std::string msg) {
-        ConfigError e;
-        e.file = file_;
-        e.line = m.line;
-        e.column = m.column;
-        e.field = std::move(field);
-        e.message = std::move(msg);
-        errs_.push_back(std::move(e));
+        errs_.push_back(rules::error_at(file_, m, std::move(field), std::move(msg)));
     }
     void error(const YAML::Node& at, std::string field, std::string msg) {
         error(mark_of(at), std::move(field), std::move(msg));

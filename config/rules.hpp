@@ -1,11 +1,13 @@
 // Internal to the config library: limits and value ranges shared by the
 // parser (for its type errors) and validate() (for its range errors), so
-// both say the same "expected ..." text.
+// both say the same "expected ..." text; and how both record an error.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/load.hpp"
 #include "config/model.hpp"
@@ -76,5 +78,40 @@ std::vector<ConfigError> validate_filling_ports(Config& cfg);
 // The `lb:` settings and the `vips:` list (validate_lb.cpp), appended to
 // errs; run by validate() after the ports, routes and neighbors.
 void validate_lb(const Config& cfg, std::vector<ConfigError>& errs);
+
+// An error in `file` at m (line 0: no position known).
+inline ConfigError error_at(std::string file, const SourceMark& m, std::string field, std::string message) {
+    ConfigError e;
+    e.file = std::move(file);
+    e.line = m.line;
+    e.column = m.column;
+    e.field = std::move(field);
+    e.message = std::move(message);
+    return e;
+}
+
+// What the checks of one section of a Config (validate_lb.cpp,
+// validate_control.cpp) share: the Config, where their errors go, the file
+// those name ("<config>" for a Config built in code), range checks.
+class SectionValidator {
+protected:
+    SectionValidator(const Config& c, std::vector<ConfigError>& errs)
+        : cfg_(c), errs_(errs), file_(c.source.empty() ? "<config>" : c.source) {}
+
+    void err(const SourceMark& m, std::string field, std::string msg) {
+        errs_.push_back(error_at(file_, m, std::move(field), std::move(msg)));
+    }
+
+    // False (and an error) when v is outside r.
+    bool range(const Range& r, uint64_t v, const std::string& field, const SourceMark& m = {}) {
+        if (r.ok(v)) return true;
+        err(m, field, std::string("expected ") + r.text + ", got " + std::to_string(v));
+        return false;
+    }
+
+    const Config& cfg_;
+    std::vector<ConfigError>& errs_;
+    std::string file_;
+};
 
 }  // namespace sluice::config::rules

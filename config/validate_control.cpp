@@ -10,6 +10,8 @@
 
 #include "config/control.hpp"
 #include "config/load.hpp"
+#include "config/quote.hpp"
+#include "config/rules.hpp"
 
 namespace sluice::config {
 
@@ -26,21 +28,12 @@ const char* type_name(Type t) {
     return "?";
 }
 
+// As config::quote(), but cut once the quoted text passes 64 bytes (an
+// escape counts at its written length).
 std::string quoted(const std::string& s) {
     std::string r = "\"";
     for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            r += '\\';
-            r += c;
-        } else if (u < 0x20 || u == 0x7f) {
-            static const char* hex = "0123456789abcdef";
-            r += "\\x";
-            r += hex[u >> 4];
-            r += hex[u & 15];
-        } else {
-            r += c;
-        }
+        append_escaped(r, c);
         if (r.size() > 64) {
             r += "...";
             break;
@@ -59,10 +52,9 @@ bool http_token_text(const std::string& s) {
     return true;
 }
 
-class ControlValidator {
+class ControlValidator : rules::SectionValidator {
 public:
-    ControlValidator(const Config& c, std::vector<ConfigError>& errs)
-        : cfg_(c), errs_(errs), file_(c.source.empty() ? "<config>" : c.source) {}
+    ControlValidator(const Config& c, std::vector<ConfigError>& errs) : SectionValidator(c, errs) {}
 
     void run() {
         control();
@@ -71,22 +63,6 @@ public:
     }
 
 private:
-    void err(const SourceMark& m, std::string field, std::string msg) {
-        ConfigError e;
-        e.file = file_;
-        e.line = m.line;
-        e.column = m.column;
-        e.field = std::move(field);
-        e.message = std::move(msg);
-        errs_.push_back(std::move(e));
-    }
-
-    bool range(const rules::Range& r, uint64_t v, const std::string& field, const SourceMark& m) {
-        if (r.ok(v)) return true;
-        err(m, field, std::string("expected ") + r.text + ", got " + std::to_string(v));
-        return false;
-    }
-
     void socket_path(const std::string& p, const std::string& field, const char* example, const SourceMark& m) {
         if (p.empty() || p[0] != '/') {
             err(m, field, std::string("expected an absolute path like ") + example + ", got " + quoted(p));
@@ -197,10 +173,6 @@ private:
             }
         }
     }
-
-    const Config& cfg_;
-    std::vector<ConfigError>& errs_;
-    std::string file_;
 };
 
 }  // namespace

@@ -64,10 +64,9 @@ uint32_t prime_above(uint32_t n) {
     return n;
 }
 
-class LbValidator {
+class LbValidator : rules::SectionValidator {
 public:
-    LbValidator(const Config& c, std::vector<ConfigError>& errs)
-        : cfg_(c), errs_(errs), file_(c.source.empty() ? "<config>" : c.source) {}
+    LbValidator(const Config& c, std::vector<ConfigError>& errs) : SectionValidator(c, errs) {}
 
     void run() {
         settings();
@@ -84,20 +83,6 @@ public:
     }
 
 private:
-    void err(const SourceMark& m, std::string field, std::string msg) {
-        ConfigError e;
-        e.file = file_;
-        e.line = m.line;
-        e.column = m.column;
-        e.field = std::move(field);
-        e.message = std::move(msg);
-        errs_.push_back(std::move(e));
-    }
-
-    void range(const rules::Range& r, uint64_t v, const std::string& field, const SourceMark& m = {}) {
-        if (!r.ok(v)) err(m, field, std::string("expected ") + r.text + ", got " + std::to_string(v));
-    }
-
     void settings() {
         const LbConfig& l = cfg_.lb;
         range(rules::kFlowTableSize, l.flow_table_size, "lb.flow_table_size");
@@ -419,9 +404,6 @@ private:
         }
     }
 
-    const Config& cfg_;
-    std::vector<ConfigError>& errs_;
-    std::string file_;
     std::map<IpAddr, std::pair<size_t, size_t>> own_;       // port addresses -> (port, index)
     std::map<IpAddr, size_t> vip_addresses_;                // -> first VIP with it
     std::map<std::string, size_t> names_;                   // valid names -> first VIP

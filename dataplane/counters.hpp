@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "dataplane/drop_reasons.hpp"
@@ -20,6 +21,13 @@ inline void bump(Counter& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 inline uint64_t read(const Counter& c) { return c.load(std::memory_order_relaxed); }
+// The total of a block of counters: a core's drops by reason, rx by port, ...
+template <size_t N>
+uint64_t read_sum(const Counter (&cs)[N]) {
+    uint64_t t = 0;
+    for (const auto& x : cs) t += read(x);
+    return t;
+}
 // For a level (packets held right now) rather than a total.
 inline void lower(Counter& c, uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);

@@ -9,6 +9,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "config/quote.hpp"
+
 namespace sluice::channel {
 
 namespace {
@@ -18,29 +20,7 @@ std::string item_path(const std::string& at, size_t i) { return at + "[" + std::
 
 // "\"text\"", cut at 60 characters, control characters escaped: values come
 // from untrusted peers and end up in logs.
-std::string quote(const std::string& s) {
-    std::string r = "\"";
-    size_t n = 0;
-    for (char c : s) {
-        if (++n > 60) {
-            r += "...";
-            break;
-        }
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            r += '\\';
-            r += c;
-        } else if (u < 0x20 || u == 0x7f) {
-            static const char* hex = "0123456789abcdef";
-            r += "\\x";
-            r += hex[u >> 4];
-            r += hex[u & 15];
-        } else {
-            r += c;
-        }
-    }
-    return r + "\"";
-}
+using config::quote;
 
 std::string describe(const Json& j) {
     switch (j.type()) {

@@ -220,8 +220,7 @@ ProbeStep Probe::send_more(uint64_t now_ns) {
         if (n < 0) {
             const int err = errno;
             if (err == EINTR) continue;
-            if (err == EAGAIN || err == EWOULDBLOCK) return ProbeStep::pending;  // EPOLLOUT resumes
-            return sys_failure("send", err, now_ns);
+            return io_failure("send", err, now_ns);  // EAGAIN: EPOLLOUT resumes
         }
         sent_ += size_t(n);
     }
@@ -237,12 +236,11 @@ ProbeStep Probe::receive(uint64_t now_ns) {
             if (n < 0) {
                 const int err = errno;
                 if (err == EINTR) continue;
-                if (err == EAGAIN || err == EWOULDBLOCK) return ProbeStep::pending;
                 // ECONNREFUSED: the backend's host answered ICMP port
                 // unreachable; on a connected UDP socket that is a definite
                 // answer, no need to wait for the timeout (HAProxy and
                 // GLB treat it as a failed check too).
-                return sys_failure("recv", err, now_ns);
+                return io_failure("recv", err, now_ns);
             }
             // A connected UDP socket only receives from the backend, so the
             // first datagram is its answer: it matches or the check failed.
@@ -261,8 +259,7 @@ ProbeStep Probe::receive(uint64_t now_ns) {
         if (n < 0) {
             const int err = errno;
             if (err == EINTR) continue;
-            if (err == EAGAIN || err == EWOULDBLOCK) return ProbeStep::pending;
-            return sys_failure("recv", err, now_ns);
+            return io_failure("recv", err, now_ns);
         }
         if (n == 0 && in_.empty()) return finish(false, "connection closed without a response", now_ns);
         const size_t old = in_.size();
@@ -283,6 +280,11 @@ ProbeStep Probe::receive(uint64_t now_ns) {
 
 ProbeStep Probe::sys_failure(const char* what, int err, uint64_t now_ns) {
     return finish(false, errno_text(what, err), now_ns);
+}
+
+ProbeStep Probe::io_failure(const char* what, int err, uint64_t now_ns) {
+    if (err == EAGAIN || err == EWOULDBLOCK) return ProbeStep::pending;
+    return sys_failure(what, err, now_ns);
 }
 
 ProbeStep Probe::finish(bool ok, std::string error, uint64_t now_ns) {

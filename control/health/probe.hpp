@@ -64,6 +64,10 @@ private:
     enum class Phase : uint8_t { idle, connecting, sending, receiving };
     ProbeStep finish(bool ok, std::string error, uint64_t now_ns);
     ProbeStep sys_failure(const char* what, int err, uint64_t now_ns);
+    // A stream send() or a recv() that failed with `err` (not EINTR, which
+    // the caller retries): nothing to do yet (EAGAIN) waits for the socket's
+    // next event; anything else fails the check.
+    ProbeStep io_failure(const char* what, int err, uint64_t now_ns);
     ProbeStep connected(bool may_read, uint64_t now_ns);
     ProbeStep send_more(uint64_t now_ns);
     ProbeStep receive(uint64_t now_ns);

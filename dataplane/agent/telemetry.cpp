@@ -30,18 +30,6 @@ std::atomic<const ControlState*> g_control{nullptr};
 // for the ones in flight before Shared and the agent are destroyed.
 CallbackGate g_gate;
 
-uint64_t sum(const Counter (&cs)[kDropReasonCount]) {
-    uint64_t t = 0;
-    for (const auto& x : cs) t += read(x);
-    return t;
-}
-
-uint64_t sum_rx(const CoreCounters& k) {
-    uint64_t t = 0;
-    for (const auto& x : k.rx) t += read(x);
-    return t;
-}
-
 int cmd_drops(const char*, const char*, rte_tel_data* d) {
     Shared* sh = g_shared.load();
     if (!sh) return -1;
@@ -253,8 +241,8 @@ std::string render_stats(const Shared& sh, uint64_t config_version, const Contro
     for (size_t i = 0; i + 1 < sh.cores.size(); ++i) {
         const CoreCounters& k = *sh.cores[i];
         std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64 "\n",
-                      ("worker" + std::to_string(i)).c_str(), sum_rx(k), read(k.forwarded), read(k.punted),
-                      sum(k.drops));
+                      ("worker" + std::to_string(i)).c_str(), read_sum(k.rx), read(k.forwarded), read(k.punted),
+                      read_sum(k.drops));
         out += line;
     }
     if (!sh.cores.empty()) {
@@ -264,8 +252,8 @@ std::string render_stats(const Shared& sh, uint64_t config_version, const Contro
                       "agent    punted_in %" PRIu64 "  handled %" PRIu64 "  dropped %" PRIu64 "  pending %" PRIu64
                       "\n         originated %" PRIu64 "  originated_dropped %" PRIu64 "  originated_pending %" PRIu64
                       "\n",
-                      read(a.punted_in), read(a.handled), sum(k.drops), read(a.pending), read(a.originated),
-                      sum(a.originated_drops), read(a.originated_pending));
+                      read(a.punted_in), read(a.handled), read_sum(k.drops), read(a.pending), read(a.originated),
+                      read_sum(a.originated_drops), read(a.originated_pending));
         out += line;
     }
     out += "drops (received packets, workers and agent):\n";

@@ -16,18 +16,6 @@ namespace sluice::dp {
 
 namespace {
 
-uint64_t sum(const Counter (&cs)[kDropReasonCount]) {
-    uint64_t t = 0;
-    for (const auto& x : cs) t += read(x);
-    return t;
-}
-
-uint64_t sum_rx(const CoreCounters& k) {
-    uint64_t t = 0;
-    for (const auto& x : k.rx) t += read(x);
-    return t;
-}
-
 // One scalar into a telemetry dict; false for what has no scalar form.
 bool add_scalar(rte_tel_data* d, const std::string& k, const TelJson& v) {
     if (v.is_number_unsigned()) {
@@ -53,6 +41,12 @@ bool add_scalar(rte_tel_data* d, const std::string& k, const TelJson& v) {
         return true;
     }
     return false;
+}
+
+// Who owns the tables: the reloader knows; without one, the channel's
+// state tells (synced: the control process).
+const char* owner_name(const ControlView& v, const ConfigReloader* rl) {
+    return rl ? to_string(rl->owner()) : (v.synced ? "control" : "file");
 }
 
 }  // namespace
@@ -131,10 +125,10 @@ TelJson gather_workers(const Shared& sh) {
         const CoreCounters& k = *sh.cores[i];
         const bool agent = i + 1 == sh.cores.size();
         TelJson c = TelJson::object();
-        c["rx"] = sum_rx(k);
+        c["rx"] = read_sum(k.rx);
         c["forwarded"] = read(k.forwarded);
         c["punted"] = read(k.punted);
-        c["dropped"] = sum(k.drops);
+        c["dropped"] = read_sum(k.drops);
         c["polls"] = read(k.polls);
         c["idle_polls"] = read(k.idle_polls);
         c["sleeps"] = read(k.sleeps);
@@ -144,7 +138,7 @@ TelJson gather_workers(const Shared& sh) {
             c["handled"] = read(a.handled);
             c["pending"] = read(a.pending);
             c["originated"] = read(a.originated);
-            c["originated_dropped"] = sum(a.originated_drops);
+            c["originated_dropped"] = read_sum(a.originated_drops);
             c["originated_pending"] = read(a.originated_pending);
             c["neighbor_slot_refused"] = read(a.neighbor_slot_refused);
         }
@@ -202,7 +196,7 @@ TelJson gather_control(const ControlState& st, const ConfigReloader* rl) {
     j["peer_pid"] = uint64_t(v.peer_pid < 0 ? 0 : v.peer_pid);
     j["peer_uid"] = uint64_t(v.peer_uid);
     j["generation"] = v.generation;
-    j["owner"] = rl ? to_string(rl->owner()) : (v.synced ? "control" : "file");
+    j["owner"] = owner_name(v, rl);
     j["synced"] = v.synced;
     // Whole seconds; -1 (never) has no unsigned form: the telemetry shows
     // it as a signed number.
@@ -214,7 +208,7 @@ TelJson gather_control(const ControlState& st, const ConfigReloader* rl) {
 
 std::string control_line(const ControlState& st, const ConfigReloader* rl) {
     ControlView v = st.view();
-    const char* owner = rl ? to_string(rl->owner()) : (v.synced ? "control" : "file");
+    const char* owner = owner_name(v, rl);
     char line[256];
     if (v.connected) {
         std::snprintf(line, sizeof line,

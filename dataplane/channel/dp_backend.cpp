@@ -50,25 +50,39 @@ void DataplaneBackend::post(std::function<void(TableBuilder&)> job, const Done& 
     if (!service_.post(std::move(guarded), {}, cancel)) cancel();
 }
 
-void DataplaneBackend::commit(uint64_t generation, std::shared_ptr<DesiredState> st, Done done) {
-    const PortRegistry* ports = &ctx_.sh->ports;
+// The job runs on the builder's thread, in order with every other change:
+// the generation is checked again there (a newer one may have been applied
+// since the request).
+template <class PlanOf, class ErrorsOf, class Announce>
+void DataplaneBackend::post_planned(uint64_t generation, const char* what, PlanOf plan_of, ErrorsOf errors_of,
+                                    Announce announce, const Done& done) {
     ConfigReloader* rl = &reloader_;
     ControlState* state = &state_;
     post(
         [=](TableBuilder& b) {
-            // Checked again here, in order with every other change: a
-            // newer generation may have been applied since the request.
             uint64_t last = state->generation();
             if (ControlState::is_stale(generation, last)) return done(stale(generation, last));
-            Plan plan = plan_sync(*st, *ports, b);
-            if (!plan.errors.empty()) return done(rejected(std::move(plan.errors), "sync_commit"));
+            Plan plan = plan_of(b);
+            if (!plan.errors.empty()) return done(rejected(std::move(plan.errors), what));
             api::BatchResult r;
             r.applied = true;
             if (!plan.batch.empty()) r = b.apply(plan.batch);
-            if (!r.applied) return done(rejected(sync_errors(r.errors, plan.batch, *st), "sync_commit"));
+            if (!r.applied) return done(rejected(errors_of(plan, r), what));
             bool first = rl->owner() != TablesOwner::control;
             rl->set_owner(TablesOwner::control);
             state->applied(generation);
+            announce(plan, first);
+            done(applied_result(generation, plan.batch, r));
+        },
+        done);
+}
+
+void DataplaneBackend::commit(uint64_t generation, std::shared_ptr<DesiredState> st, Done done) {
+    const PortRegistry* ports = &ctx_.sh->ports;
+    post_planned(
+        generation, "sync_commit", [st, ports](TableBuilder& b) { return plan_sync(*st, *ports, b); },
+        [st](const Plan& plan, const api::BatchResult& r) { return sync_errors(r.errors, plan.batch, *st); },
+        [generation](const Plan& plan, bool first) {
             std::printf("channel: sync_commit generation %lu applied (%zu route, %zu neighbor, %zu VIP changes)%s\n",
                         (unsigned long)generation, plan.batch.routes.size(), plan.batch.neighbors.size(),
                         plan.batch.vips.size(),
@@ -76,35 +90,21 @@ void DataplaneBackend::commit(uint64_t generation, std::shared_ptr<DesiredState>
                                 "(a reload applies only the file's settings and addresses)"
                               : "");
             std::fflush(stdout);
-            done(applied_result(generation, plan.batch, r));
         },
         done);
 }
 
 void DataplaneBackend::apply(std::shared_ptr<ApplyOps> ops, Done done) {
     const PortRegistry* ports = &ctx_.sh->ports;
-    ConfigReloader* rl = &reloader_;
-    ControlState* state = &state_;
-    post(
-        [=](TableBuilder& b) {
-            uint64_t last = state->generation();
-            if (ControlState::is_stale(ops->generation, last)) return done(stale(ops->generation, last));
-            Plan plan = plan_apply(*ops, *ports, b);
-            if (!plan.errors.empty()) return done(rejected(std::move(plan.errors), "apply"));
-            api::BatchResult r;
-            r.applied = true;
-            if (!plan.batch.empty()) r = b.apply(plan.batch);
-            if (!r.applied) return done(rejected(apply_errors(r.errors, plan), "apply"));
-            bool first = rl->owner() != TablesOwner::control;
-            rl->set_owner(TablesOwner::control);
-            state->applied(ops->generation);
-            if (first) {
-                std::printf("channel: apply generation %lu: routes, static neighbors and VIPs now belong to the "
-                            "control process (a reload applies only the file's settings and addresses)\n",
-                            (unsigned long)ops->generation);
-                std::fflush(stdout);
-            }
-            done(applied_result(ops->generation, plan.batch, r));
+    post_planned(
+        ops->generation, "apply", [ops, ports](TableBuilder& b) { return plan_apply(*ops, *ports, b); },
+        [](const Plan& plan, const api::BatchResult& r) { return apply_errors(r.errors, plan); },
+        [ops](const Plan&, bool first) {
+            if (!first) return;
+            std::printf("channel: apply generation %lu: routes, static neighbors and VIPs now belong to the "
+                        "control process (a reload applies only the file's settings and addresses)\n",
+                        (unsigned long)ops->generation);
+            std::fflush(stdout);
         },
         done);
 }

@@ -31,6 +31,14 @@ private:
     // Runs `job` on the builder's thread; `done` gets an error if the
     // service stops first.
     void post(std::function<void(TableBuilder&)> job, const Done& done);
+    // What sync_commit and apply share: a job that checks `generation`,
+    // makes the Plan (plan_of(builder)), applies its batch (errors_of(plan,
+    // result) renumbers the tables' errors for the request), hands the
+    // tables to the control process, calls announce(plan, first) (first:
+    // they were the file's until now) and replies. Refusals name `what`.
+    template <class PlanOf, class ErrorsOf, class Announce>
+    void post_planned(uint64_t generation, const char* what, PlanOf plan_of, ErrorsOf errors_of, Announce announce,
+                      const Done& done);
 
     ShowContext ctx_;
     TableService& service_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "config/load.hpp"
 #include "config/rules.hpp"
@@ -129,128 +130,116 @@ size_t index_in(const std::string& what, const std::string& kind, size_t* close_
     return v;
 }
 
+// A request's three lists (each absent or null: no items).
+struct Lists {
+    const Json* routes = nullptr;
+    const Json* nbrs = nullptr;
+    const Json* vips = nullptr;
+    size_t size() const {
+        return (routes ? routes->size() : 0) + (nbrs ? nbrs->size() : 0) + (vips ? vips->size() : 0);
+    }
+};
+
+bool lists_of(const Json& args, Lists* l, FieldError* err) {
+    return array_of(args, "routes", &l->routes, err) && array_of(args, "neighbors", &l->nbrs, err) &&
+           array_of(args, "vips", &l->vips, err);
+}
+
+// Decodes each item of `list` (none when absent) onto the end of *out with
+// decode(item, "<at>[i]", &value, err); false at the first that does not.
+template <class T>
+bool decode_items(const Json* list, const char* at,
+                  bool (*decode)(const Json&, const std::string&, std::type_identity_t<T>*, FieldError*),
+                  std::vector<T>* out, FieldError* err) {
+    if (!list) return true;
+    for (size_t i = 0; i < list->size(); ++i) {
+        T v;
+        if (!decode((*list)[i], item_path(at, i), &v, err)) return false;
+        out->push_back(std::move(v));
+    }
+    return true;
+}
+
+// A VIP as the channel carries it (api::Vip); the config file's own fields
+// (mark, health, gue_port_set) keep their defaults, as with vip_config().
+bool channel_vip(const Json& j, const std::string& at, config::VipConfig* out, FieldError* err) {
+    return channel::from_json(j, at, static_cast<api::Vip*>(out), err);
+}
+
+// The apply ops: {"op":"set", ...the item...} or the del (clear) form.
+bool route_op(const Json& it, const std::string& at, ApplyOps::Route* op, FieldError* err) {
+    if (!op_of(it, at, "del", &op->del, err)) return false;
+    if (!op->del) return channel::from_json(without_op(it), at, &op->route, err);
+    if (!only_keys(it, at, {"op", "prefix"}, err)) return false;
+    auto p = it.find("prefix");
+    if (p == it.end()) return fail(err, at + ".prefix", "required field \"prefix\" is missing");
+    if (!channel::from_json(*p, at + ".prefix", &op->route.prefix, err)) return false;
+    if (!net::is_network(op->route.prefix))
+        return fail(err, at + ".prefix",
+                    "host bits set: did you mean " + net::to_string(net::network_of(op->route.prefix)) + "?");
+    return true;
+}
+
+bool neighbor_op(const Json& it, const std::string& at, ApplyOps::Neighbor* op, FieldError* err) {
+    if (!op_of(it, at, "clear", &op->clear, err)) return false;
+    if (!op->clear) return channel::from_json(without_op(it), at, &op->n, err);
+    if (!only_keys(it, at, {"op", "port", "address"}, err)) return false;
+    if (!channel::get_string(it, at, "port", &op->n.port, err)) return false;
+    if (op->n.port.empty()) return fail(err, at + ".port", "expected a port name, got an empty string");
+    auto a = it.find("address");
+    if (a == it.end()) return fail(err, at + ".address", "required field \"address\" is missing");
+    return channel::from_json(*a, at + ".address", &op->n.address, err);
+}
+
+bool vip_op(const Json& it, const std::string& at, ApplyOps::Vip* op, FieldError* err) {
+    if (!op_of(it, at, "del", &op->del, err)) return false;
+    if (!op->del) {
+        if (!only_keys(it, at, {"op", "vip"}, err)) return false;
+        auto v = it.find("vip");
+        if (v == it.end()) return fail(err, at + ".vip", "required field \"vip\" is missing; expected a VIP");
+        return channel_vip(*v, at + ".vip", &op->vip, err);
+    }
+    if (!only_keys(it, at, {"op", "address", "protocol", "port"}, err)) return false;
+    auto a = it.find("address");
+    if (a == it.end()) return fail(err, at + ".address", "required field \"address\" is missing");
+    if (!channel::from_json(*a, at + ".address", &op->vip.key.address, err)) return false;
+    std::string proto = "tcp";
+    if (!channel::get_string(it, at, "protocol", &proto, err, true)) return false;
+    if (proto == "tcp") op->vip.key.proto = api::LbProto::tcp;
+    else if (proto == "udp") op->vip.key.proto = api::LbProto::udp;
+    else if (proto == "both") op->vip.key.proto = api::LbProto::both;
+    else return fail(err, at + ".protocol", "expected tcp, udp or both");
+    uint64_t port = 0;
+    if (!channel::get_u64(it, at, "port", &port, err, true)) return false;
+    if (port > 65535) return fail(err, at + ".port", "expected a whole number 0..65535");
+    op->vip.key.port = uint16_t(port);
+    return true;
+}
+
 }  // namespace
 
 bool stage_part(const Json& args, DesiredState* st, FieldError* err) {
     if (!only_keys(args, "args", {"routes", "neighbors", "vips"}, err)) return false;
-    const Json* routes = nullptr;
-    const Json* nbrs = nullptr;
-    const Json* vips = nullptr;
-    if (!array_of(args, "routes", &routes, err) || !array_of(args, "neighbors", &nbrs, err) ||
-        !array_of(args, "vips", &vips, err))
-        return false;
-    size_t adding = (routes ? routes->size() : 0) + (nbrs ? nbrs->size() : 0) + (vips ? vips->size() : 0);
-    if (st->items() + adding > kMaxStagedItems)
+    Lists l;
+    if (!lists_of(args, &l, err)) return false;
+    if (st->items() + l.size() > kMaxStagedItems)
         return fail(err, "args", "a sync may stage at most " + std::to_string(kMaxStagedItems) + " items");
-    if (routes) {
-        st->routes.reserve(st->routes.size() + routes->size());
-        for (size_t i = 0; i < routes->size(); ++i) {
-            config::Route r;
-            if (!channel::from_json((*routes)[i], item_path("args.routes", i), &r, err)) return false;
-            st->routes.push_back(std::move(r));
-        }
-    }
-    if (nbrs) {
-        for (size_t i = 0; i < nbrs->size(); ++i) {
-            config::StaticNeighbor n;
-            if (!channel::from_json((*nbrs)[i], item_path("args.neighbors", i), &n, err)) return false;
-            st->neighbors.push_back(std::move(n));
-        }
-    }
-    if (vips) {
-        for (size_t i = 0; i < vips->size(); ++i) {
-            api::Vip v;
-            if (!channel::from_json((*vips)[i], item_path("args.vips", i), &v, err)) return false;
-            st->vips.push_back(vip_config(v));
-        }
-    }
-    return true;
+    if (l.routes) st->routes.reserve(st->routes.size() + l.routes->size());
+    return decode_items(l.routes, "args.routes", channel::from_json, &st->routes, err) &&
+           decode_items(l.nbrs, "args.neighbors", channel::from_json, &st->neighbors, err) &&
+           decode_items(l.vips, "args.vips", channel_vip, &st->vips, err);
 }
 
 bool decode_apply(const Json& args, ApplyOps* out, FieldError* err) {
     if (!only_keys(args, "args", {"generation", "routes", "neighbors", "vips"}, err)) return false;
     if (!channel::get_u64(args, "args", "generation", &out->generation, err)) return false;
-    const Json* routes = nullptr;
-    const Json* nbrs = nullptr;
-    const Json* vips = nullptr;
-    if (!array_of(args, "routes", &routes, err) || !array_of(args, "neighbors", &nbrs, err) ||
-        !array_of(args, "vips", &vips, err))
-        return false;
-    size_t total = (routes ? routes->size() : 0) + (nbrs ? nbrs->size() : 0) + (vips ? vips->size() : 0);
-    if (total > kMaxStagedItems)
+    Lists l;
+    if (!lists_of(args, &l, err)) return false;
+    if (l.size() > kMaxStagedItems)
         return fail(err, "args", "an apply may carry at most " + std::to_string(kMaxStagedItems) + " items");
-    if (routes) {
-        for (size_t i = 0; i < routes->size(); ++i) {
-            const Json& it = (*routes)[i];
-            const std::string at = item_path("args.routes", i);
-            ApplyOps::Route op;
-            if (!op_of(it, at, "del", &op.del, err)) return false;
-            if (op.del) {
-                if (!only_keys(it, at, {"op", "prefix"}, err)) return false;
-                auto p = it.find("prefix");
-                if (p == it.end()) return fail(err, at + ".prefix", "required field \"prefix\" is missing");
-                if (!channel::from_json(*p, at + ".prefix", &op.route.prefix, err)) return false;
-                if (!net::is_network(op.route.prefix))
-                    return fail(err, at + ".prefix",
-                                "host bits set: did you mean " + net::to_string(net::network_of(op.route.prefix)) + "?");
-            } else if (!channel::from_json(without_op(it), at, &op.route, err)) {
-                return false;
-            }
-            out->routes.push_back(std::move(op));
-        }
-    }
-    if (nbrs) {
-        for (size_t i = 0; i < nbrs->size(); ++i) {
-            const Json& it = (*nbrs)[i];
-            const std::string at = item_path("args.neighbors", i);
-            ApplyOps::Neighbor op;
-            if (!op_of(it, at, "clear", &op.clear, err)) return false;
-            if (op.clear) {
-                if (!only_keys(it, at, {"op", "port", "address"}, err)) return false;
-                if (!channel::get_string(it, at, "port", &op.n.port, err)) return false;
-                if (op.n.port.empty()) return fail(err, at + ".port", "expected a port name, got an empty string");
-                auto a = it.find("address");
-                if (a == it.end()) return fail(err, at + ".address", "required field \"address\" is missing");
-                if (!channel::from_json(*a, at + ".address", &op.n.address, err)) return false;
-            } else if (!channel::from_json(without_op(it), at, &op.n, err)) {
-                return false;
-            }
-            out->neighbors.push_back(std::move(op));
-        }
-    }
-    if (vips) {
-        for (size_t i = 0; i < vips->size(); ++i) {
-            const Json& it = (*vips)[i];
-            const std::string at = item_path("args.vips", i);
-            ApplyOps::Vip op;
-            if (!op_of(it, at, "del", &op.del, err)) return false;
-            if (op.del) {
-                if (!only_keys(it, at, {"op", "address", "protocol", "port"}, err)) return false;
-                auto a = it.find("address");
-                if (a == it.end()) return fail(err, at + ".address", "required field \"address\" is missing");
-                if (!channel::from_json(*a, at + ".address", &op.vip.key.address, err)) return false;
-                std::string proto = "tcp";
-                if (!channel::get_string(it, at, "protocol", &proto, err, true)) return false;
-                if (proto == "tcp") op.vip.key.proto = api::LbProto::tcp;
-                else if (proto == "udp") op.vip.key.proto = api::LbProto::udp;
-                else if (proto == "both") op.vip.key.proto = api::LbProto::both;
-                else return fail(err, at + ".protocol", "expected tcp, udp or both");
-                uint64_t port = 0;
-                if (!channel::get_u64(it, at, "port", &port, err, true)) return false;
-                if (port > 65535) return fail(err, at + ".port", "expected a whole number 0..65535");
-                op.vip.key.port = uint16_t(port);
-            } else {
-                if (!only_keys(it, at, {"op", "vip"}, err)) return false;
-                auto v = it.find("vip");
-                if (v == it.end()) return fail(err, at + ".vip", "required field \"vip\" is missing; expected a VIP");
-                api::Vip vip;
-                if (!channel::from_json(*v, at + ".vip", &vip, err)) return false;
-                op.vip = vip_config(vip);
-            }
-            out->vips.push_back(std::move(op));
-        }
-    }
-    return true;
+    return decode_items(l.routes, "args.routes", route_op, &out->routes, err) &&
+           decode_items(l.nbrs, "args.neighbors", neighbor_op, &out->neighbors, err) &&
+           decode_items(l.vips, "args.vips", vip_op, &out->vips, err);
 }
 
 config::Config running_config(const PortRegistry& ports, const TableBuilder& running) {

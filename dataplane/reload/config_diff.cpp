@@ -17,6 +17,9 @@ FixedAtStart FixedAtStart::of(const config::Config& c) {
     f.neighbor_capacity = c.neighbor.capacity;
     f.lb_flow_table_size = c.lb.flow_table_size;
     for (const auto& p : c.ports) f.ports.push_back(p);
+    f.control_socket = c.control.socket;
+    f.control_group = c.control.group;
+    f.control_max_message = c.control.max_message;
     return f;
 }
 
@@ -35,6 +38,17 @@ std::vector<std::string> restart_only_changes(const config::Config& next, const 
     if (next.lb.flow_table_size != fixed.lb_flow_table_size)
         restart("lb.flow_table_size", std::to_string(fixed.lb_flow_table_size),
                 std::to_string(next.lb.flow_table_size));
+    // The channel listens on one socket with one access policy for the
+    // process's life; the control process's own fields (cli_socket,
+    // metrics, cores) are not the data plane's to check.
+    auto quoted = [](const std::string& v) { return "\"" + v + "\""; };
+    if (next.control.socket != fixed.control_socket)
+        restart("control.socket", quoted(fixed.control_socket), quoted(next.control.socket));
+    if (next.control.group != fixed.control_group)
+        restart("control.group", quoted(fixed.control_group), quoted(next.control.group));
+    if (next.control.max_message != fixed.control_max_message)
+        restart("control.max_message", std::to_string(fixed.control_max_message),
+                std::to_string(next.control.max_message));
     if (next.ports.size() != fixed.ports.size()) {
         out.push_back(file + ": ports: the number of ports changed from " + std::to_string(fixed.ports.size()) +
                       " to " + std::to_string(next.ports.size()) +

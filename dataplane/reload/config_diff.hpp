@@ -23,6 +23,10 @@ struct FixedAtStart {
     uint32_t neighbor_capacity = 0;
     uint32_t lb_flow_table_size = 0;   // sizes each worker's flow table
     std::vector<net::PortSpec> ports;  // in config order
+    // The control channel's socket is opened once (docs/control.md).
+    std::string control_socket;
+    std::string control_group;
+    uint32_t control_max_message = 0;
 
     static FixedAtStart of(const config::Config& c);
 };

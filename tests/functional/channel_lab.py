@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab import REPO, Lab, LabError, run
+from lab import REPO, Lab, LabError, SocketClient, run
 
 HUGEPAGES_SH = REPO / "tests" / "lab" / "hugepages.sh"
 HUGEPAGE_DIR = Path("/dev/hugepages")
@@ -38,7 +38,7 @@ def request(type_: str, args: dict | None = None, *, id_: int = 1, v: int = 1) -
     return json.dumps({"v": v, "id": id_, "type": type_, "args": args or {}}).encode()
 
 
-class Channel:
+class Channel(SocketClient):
     """A blocking client of one connection: send frames, read replies, and
     tell whether the server closed the connection."""
 
@@ -93,18 +93,6 @@ class Channel:
             return True
         except socket.timeout:
             return False
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def result(reply: dict) -> dict:

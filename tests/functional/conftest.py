@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import channel_lab  # noqa: E402
 import lab  # noqa: E402
 
 # Static neighbor used by the neighbor test; lives on port b, never answers.
@@ -44,14 +45,32 @@ def dp_binary() -> Path:
     return b
 
 
-def _make_lab(request, tag: str, **kw) -> lab.Lab:
-    the_lab = lab.Lab(tag=tag, **kw)
+def start_lab(request, the_lab: lab.Lab) -> lab.Lab:
+    """Starts a lab built by the caller (closed by a finalizer of `request`,
+    also when it does not start); a lab that does not start fails the test."""
     request.addfinalizer(the_lab.close)
     try:
         the_lab.start()
     except lab.LabError as e:
         pytest.fail(f"lab did not start: {e}{the_lab.describe()}", pytrace=False)
     return the_lab
+
+
+# The capture labs' data plane takes about 160 2 MB pages, dumpcap a few more.
+CAPTURE_HUGEPAGES = 220
+
+
+def start_hugepage_lab(request, tag: str, binary: Path) -> channel_lab.HugepageLab:
+    """A started two-host lab on hugepages, for dpdk-dumpcap (see start_lab);
+    skips the test when too few 2 MB pages are free, even after reserving."""
+    free = channel_lab.ensure_hugepages(CAPTURE_HUGEPAGES)
+    if free < CAPTURE_HUGEPAGES:
+        pytest.skip(f"{free} free 2 MB hugepages, {CAPTURE_HUGEPAGES} needed (tests/lab/hugepages.sh)")
+    return start_lab(request, channel_lab.HugepageLab(tag=tag, hosts=2, binary=binary))
+
+
+def _make_lab(request, tag: str, **kw) -> lab.Lab:
+    return start_lab(request, lab.Lab(tag=tag, **kw))
 
 
 @pytest.fixture(scope="module")

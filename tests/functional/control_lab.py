@@ -276,6 +276,18 @@ class Channel:
         self.s.close()
 
 
+def started_env(request, mode: str, tag: str, **kw) -> ControlEnv:
+    """A started ControlEnv (closed by the fixture's finalizer) whose control
+    process has synced and whose backends are all up in the data plane."""
+    e = ControlEnv(mode, tag=tag, **kw)
+    request.addfinalizer(e.close)
+    e.start()
+    wait_synced(e)
+    for k in e.env.BACKENDS:
+        e.wait_dp_state(k, "up", timeout=10)
+    return e
+
+
 def wait_synced(env: ControlEnv, *, timeout: float = 15) -> dict:
     """Waits until the data plane reports a connected control session that
     has synced; returns /sluice/control."""
@@ -290,5 +302,5 @@ def wait_synced(env: ControlEnv, *, timeout: float = 15) -> dict:
     return res
 
 
-__all__ = ["ControlEnv", "Channel", "FAST_HEALTH", "record_figure", "percentile", "wait_synced",
+__all__ = ["ControlEnv", "Channel", "FAST_HEALTH", "record_figure", "percentile", "wait_synced", "started_env",
            "CONTROL_BINARY", "CLI_BINARY", "run"]

@@ -445,7 +445,24 @@ def _pid_alive_like(short_pid: int) -> bool:
 # telemetry
 
 
-class Telemetry:
+class SocketClient:
+    """A client of one connection in ``self.sock``: close() (an error while
+    closing is of no interest) and ``with`` closes it."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+class Telemetry(SocketClient):
     """Client for DPDK's telemetry v2 socket (SOCK_SEQPACKET, JSON)."""
 
     def __init__(self, file_prefix: str, runtime_dir: str = "/var/run/dpdk", timeout: float = 5):
@@ -473,18 +490,6 @@ class Telemetry:
         if len(reply) == 1:
             return next(iter(reply.values()))
         return reply
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
 
 
 def connect_telemetry(file_prefix: str, *, timeout: float = 15,

@@ -24,11 +24,11 @@ import shutil
 import pytest
 
 import lab
-from channel_lab import HugepageLab, ensure_hugepages
+from channel_lab import HugepageLab
+from conftest import start_hugepage_lab
 
 ECHO_ID4 = 0x5E51
 ECHO_ID6 = 0x5E61
-NEEDED_PAGES = 220  # the lab's data plane takes about 160 2 MB pages, dumpcap a few more
 
 
 def _tools():
@@ -40,16 +40,7 @@ def _tools():
 @pytest.fixture
 def hugelab(request, dp_binary) -> HugepageLab:
     _tools()
-    free = ensure_hugepages(NEEDED_PAGES)
-    if free < NEEDED_PAGES:
-        pytest.skip(f"{free} free 2 MB hugepages, {NEEDED_PAGES} needed (tests/lab/hugepages.sh)")
-    the_lab = HugepageLab(tag="pd", hosts=2, binary=dp_binary)
-    request.addfinalizer(the_lab.close)
-    try:
-        the_lab.start()
-    except lab.LabError as e:
-        pytest.fail(f"lab did not start: {e}{the_lab.describe()}", pytrace=False)
-    return the_lab
+    return start_hugepage_lab(request, "pd", dp_binary)
 
 
 def _dissect(path) -> list[dict]:

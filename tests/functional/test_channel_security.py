@@ -33,6 +33,7 @@ import pytest
 
 import lab
 from channel_lab import NOBODY, Channel, TempGroup, client_as, frame, open_socket_dir, request, result
+from conftest import start_lab
 
 MAX_MESSAGE = 65536  # control.max_message of these labs: "above the limit" is cheap to send
 
@@ -45,12 +46,7 @@ def _make(request_, tag: str, *, hosts: int, group: str | None = None, binary=No
     the_lab.control["max_message"] = MAX_MESSAGE
     if group:
         the_lab.control["group"] = group
-    request_.addfinalizer(the_lab.close)
-    try:
-        the_lab.start()
-    except lab.LabError as e:
-        pytest.fail(f"lab did not start: {e}{the_lab.describe()}", pytrace=False)
-    return the_lab
+    return start_lab(request_, the_lab)
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 import lab
-from channel_lab import HugepageLab, ensure_hugepages
+from channel_lab import HugepageLab
+from conftest import start_hugepage_lab
 
 CLI = Path(os.environ.get("SLUICECTL", str(lab.REPO / "build" / "control" / "cli" / "sluicectl")))
 DUMPCAP = Path("/usr/bin/dpdk-dumpcap")
-NEEDED_PAGES = 220  # the lab's data plane takes about 160 2 MB pages, dumpcap a few more
 # pcapng epb_flags direction (frame.packet_flags_direction in tshark).
 INBOUND, OUTBOUND = 1, 2
 
@@ -54,15 +54,7 @@ def hugelab(request, dp_binary) -> HugepageLab:
     libs = lab.run(["ldd", str(dp_binary)], timeout=10, check=False).stdout
     if "librte_pdump" not in libs:
         pytest.skip(f"{dp_binary} does not link librte_pdump (the data plane must call rte_pdump_init)")
-    free = ensure_hugepages(NEEDED_PAGES)
-    if free < NEEDED_PAGES:
-        pytest.skip(f"{free} free 2 MB hugepages, {NEEDED_PAGES} needed (tests/lab/hugepages.sh)")
-    the_lab = HugepageLab(tag="cc", hosts=2, binary=dp_binary)
-    request.addfinalizer(the_lab.close)
-    try:
-        the_lab.start()
-    except lab.LabError as e:
-        pytest.fail(f"lab did not start: {e}{the_lab.describe()}", pytrace=False)
+    the_lab = start_hugepage_lab(request, "cc", dp_binary)
     warm = lab.ping(the_lab.hosts["a"], the_lab.hosts["b"].v4, count=2, interval=0.1)
     assert warm["received"] == 2, warm["out"]
     return the_lab
@@ -173,27 +165,25 @@ def test_capture_both_directions(hugelab, tmp_path):
     assert n_in >= 3 and len(rows) - n_in >= 3, rows
 
 
-def test_capture_received_only(hugelab, tmp_path):
-    dp = hugelab
-    f = tmp_path / "a-rx.pcapng"
-    proc, rc = capture(dp, ["a", "--rx", "-w", str(f), "-c", "3", "--filter", "icmp"])
+def capture_requests(dp: lab.Lab, f: Path, port: str, flag: str, count: int, direction: int):
+    """`capture PORT --rx|--tx -c COUNT` into f: exactly COUNT packets, each
+    in that direction and an echo request from host a to host b."""
+    proc, rc = capture(dp, [port, flag, "-w", str(f), "-c", str(count), "--filter", "icmp"])
     assert rc == 0, proc.output() + dp.describe()
     rows = tshark(f)
-    assert len(rows) == 3, rows
+    assert len(rows) == count, rows
     a4, b4 = dp.hosts["a"].v4, dp.hosts["b"].v4
-    assert all(r["dir"] == INBOUND and (r["src"], r["dst"], r["icmp"]) == (a4, b4, "8") for r in rows), rows
+    assert all(r["dir"] == direction and (r["src"], r["dst"], r["icmp"]) == (a4, b4, "8") for r in rows), rows
+
+
+def test_capture_received_only(hugelab, tmp_path):
+    # Port a receives the echo requests from host a.
+    capture_requests(hugelab, tmp_path / "a-rx.pcapng", "a", "--rx", 3, INBOUND)
 
 
 def test_capture_transmitted_only_on_the_other_port(hugelab, tmp_path):
-    dp = hugelab
-    f = tmp_path / "b-tx.pcapng"
-    proc, rc = capture(dp, ["b", "--tx", "-w", str(f), "-c", "2", "--filter", "icmp"])
-    assert rc == 0, proc.output() + dp.describe()
-    rows = tshark(f)
-    assert len(rows) == 2, rows
-    a4, b4 = dp.hosts["a"].v4, dp.hosts["b"].v4
     # Port b sends the forwarded echo requests to host b.
-    assert all(r["dir"] == OUTBOUND and (r["src"], r["dst"], r["icmp"]) == (a4, b4, "8") for r in rows), rows
+    capture_requests(hugelab, tmp_path / "b-tx.pcapng", "b", "--tx", 2, OUTBOUND)
 
 
 def test_capture_of_an_unknown_port_says_which_exist(dp, tmp_path):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from control_lab import CLI_BINARY, ControlEnv, wait_synced
+from control_lab import CLI_BINARY, ControlEnv, started_env
 from lab import ping, wait_until
 from lb_lab import lb_names
 
@@ -20,13 +20,7 @@ EXTRA_ADDR = "198.18.200.1"
 
 @pytest.fixture(scope="module")
 def env(request):
-    e = ControlEnv("l2_dsr", tag="cc")
-    request.addfinalizer(e.close)
-    e.start()
-    wait_synced(e)
-    for k in e.env.BACKENDS:
-        e.wait_dp_state(k, "up", timeout=10)
-    return e
+    return started_env(request, "l2_dsr", "cc")
 
 
 def udp_names(env: ControlEnv, base: int, n: int = 300) -> list[str]:

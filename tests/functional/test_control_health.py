@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from control_lab import FAST_HEALTH, ControlEnv, percentile, record_figure, wait_synced
+from control_lab import FAST_HEALTH, ControlEnv, percentile, record_figure, started_env
 from lb_lab import lb_names
 
 TRIALS = 20
@@ -17,13 +17,7 @@ BOUND_S = (FAST_HEALTH["interval_ms"] * FAST_HEALTH["fall"] + 100) / 1000.0
 
 @pytest.fixture(scope="module")
 def env(request):
-    e = ControlEnv("l2_dsr", tag="ch")
-    request.addfinalizer(e.close)
-    e.start()
-    wait_synced(e)
-    for k in e.env.BACKENDS:
-        e.wait_dp_state(k, "up", timeout=10)
-    return e
+    return started_env(request, "l2_dsr", "ch")
 
 
 def new_flow_names(env: ControlEnv, base: int, n: int = 300) -> list[str]:

@@ -10,17 +10,12 @@ import subprocess
 
 import pytest
 
-from control_lab import METRICS, ControlEnv, wait_synced
+from control_lab import METRICS, ControlEnv, wait_synced, started_env
 
 
 @pytest.fixture(scope="module")
 def env(request):
-    e = ControlEnv("nat", tag="cm", backend_port=8080)
-    request.addfinalizer(e.close)
-    e.start()
-    wait_synced(e)
-    for k in e.env.BACKENDS:
-        e.wait_dp_state(k, "up", timeout=10)
+    e = started_env(request, "nat", "cm", backend_port=8080)
     e.env.client.udp(e.env.flows(4, range(50000, 50200)))
     return e
 

@@ -14,19 +14,13 @@ import time
 
 import pytest
 
-from control_lab import ControlEnv, record_figure, wait_synced
+from control_lab import ControlEnv, record_figure, started_env
 from lab import ping, wait_until
 
 
 @pytest.fixture(scope="module")
 def env(request):
-    e = ControlEnv("l2_dsr", tag="cr")
-    request.addfinalizer(e.close)
-    e.start()
-    wait_synced(e)
-    for k in e.env.BACKENDS:
-        e.wait_dp_state(k, "up", timeout=10)
-    return e
+    return started_env(request, "l2_dsr", "cr")
 
 
 def tables_generation(env: ControlEnv) -> int:

@@ -12,8 +12,8 @@ fixed window after warm-up, and probe latency p50/p99; prints a table and
 writes JSON to --out.
 
 Needs root (network namespaces) and the two binaries:
-    ninja -C build-h3 control/health/health-bench control/health/health-responder
-    sudo python3 tests/perf/health_bench.py --build build-h3 --out /tmp/health_bench.json
+    ninja -C build control/health/health-bench control/health/health-responder
+    sudo python3 tests/perf/health_bench.py --out /tmp/health_bench.json   (--build DIR: another build)
 
 Note: on loopback the kernel runs both ends of each TCP handshake in the
 connecting thread's softirq, so the checker's system time includes most of
@@ -82,7 +82,7 @@ def stop_responder(resp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", default="build-h3", help="meson build dir (relative to the repo root or absolute)")
+    ap.add_argument("--build", default="build", help="meson build dir (relative to the repo root or absolute)")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     ap.add_argument("--sizes", default="1000,10000", help="backend counts, comma separated")
     ap.add_argument("--types", default="tcp,http", help="check types, comma separated")

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/load.hpp"
 
@@ -30,18 +31,27 @@ inline ::testing::AssertionResult Loads(const LoadResult& r) {
     return ::testing::AssertionFailure() << "expected the config to load, got:\n" << r.error_text();
 }
 
+// One of errs (validate()'s, or a failed load's) is on `field` at `line`
+// (0 = any line) with `text` in its message.
+inline ::testing::AssertionResult HasError(const std::vector<ConfigError>& errs, std::string_view field, int line,
+                                           std::string_view text = "") {
+    std::string all;
+    for (const auto& e : errs) {
+        if (e.field == field && (line == 0 || e.line == line) && e.message.find(text) != std::string::npos)
+            return ::testing::AssertionSuccess();
+        all += (all.empty() ? "" : "\n") + e.to_string();
+    }
+    return ::testing::AssertionFailure() << "no error on " << field << " at line " << line << " containing \""
+                                         << text << "\"; errors were:\n"
+                                         << all;
+}
+
 // r failed, and one of its errors is on `field` at `line` (0 = any line)
 // with `text` in its message.
 inline ::testing::AssertionResult HasError(const LoadResult& r, std::string_view field, int line,
                                            std::string_view text = "") {
     if (r.ok()) return ::testing::AssertionFailure() << "expected errors, but the config loaded";
-    for (const auto& e : r.errors()) {
-        if (e.field == field && (line == 0 || e.line == line) && e.message.find(text) != std::string::npos)
-            return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "no error on " << field << " at line " << line << " containing \""
-                                         << text << "\"; errors were:\n"
-                                         << r.error_text();
+    return HasError(r.errors(), field, line, text);
 }
 
 // As HasError, and it is the only error.

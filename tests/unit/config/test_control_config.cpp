@@ -243,14 +243,9 @@ TEST(ControlValidate, ConfigBuiltInCode) {
     c.control.metrics = "10.1.1.1:9642";
     c.control.max_message = 1;
     auto errs = validate(c);
-    auto has = [&](const std::string& field, const std::string& text) {
-        for (const auto& e : errs)
-            if (e.field == field && e.message.find(text) != std::string::npos) return true;
-        return false;
-    };
-    EXPECT_TRUE(has("control.cli_socket", "must differ"));
-    EXPECT_TRUE(has("control.metrics", "loopback"));
-    EXPECT_TRUE(has("control.max_message", "4096"));
+    EXPECT_TRUE(HasError(errs, "control.cli_socket", 0, "must differ"));
+    EXPECT_TRUE(HasError(errs, "control.metrics", 0, "loopback"));
+    EXPECT_TRUE(HasError(errs, "control.max_message", 0, "4096"));
 }
 
 // ---- helpers shared with the control process -----------------------------------
@@ -498,14 +493,9 @@ TEST(HealthValidate, ConfigBuiltInCode) {
     v.health = h;
     c.vips.push_back(v);
     auto errs = validate(c);
-    auto has = [&](const std::string& field, const std::string& text) {
-        for (const auto& e : errs)
-            if (e.field == field && e.message.find(text) != std::string::npos) return true;
-        return false;
-    };
-    EXPECT_TRUE(has("vips[0].health.path", "only for type http"));
-    EXPECT_TRUE(has("vips[0].health.send", "only for type udp"));
-    EXPECT_TRUE(has("vips[0].health.timeout_ms", "must be less than interval_ms (1000)"));
+    EXPECT_TRUE(HasError(errs, "vips[0].health.path", 0, "only for type http"));
+    EXPECT_TRUE(HasError(errs, "vips[0].health.send", 0, "only for type udp"));
+    EXPECT_TRUE(HasError(errs, "vips[0].health.timeout_ms", 0, "must be less than interval_ms (1000)"));
     EXPECT_EQ(errs.size(), 3u);
 }
 

@@ -185,6 +185,29 @@ TEST(VipDiff, FlowTableSizeIsRestartOnly) {
               "change it");
 }
 
+// The channel's socket, access group and message limit are fixed when the
+// data plane starts; the control process's own fields are not its concern.
+TEST(VipDiff, ControlChannelFieldsAreRestartOnly) {
+    config::Config c = lab_config();
+    c.source = "/etc/sluice.yaml";
+    dp::FixedAtStart fixed = dp::FixedAtStart::of(c);
+    c.control.metrics = "127.0.0.1:9999";
+    c.control.cli_socket = "/run/other/control.sock";
+    c.control.cores = {0};
+    EXPECT_TRUE(dp::restart_only_changes(c, fixed).empty());
+    c.control.socket = "/run/other/dataplane.sock";
+    c.control.group = "sluice";
+    c.control.max_message = 4096;
+    auto errs = dp::restart_only_changes(c, fixed);
+    ASSERT_EQ(errs.size(), 3u);
+    EXPECT_EQ(errs[0],
+              "/etc/sluice.yaml: control.socket: cannot change at run time (was \"/run/sluice/dataplane.sock\", now "
+              "\"/run/other/dataplane.sock\"); restart to change it");
+    EXPECT_NE(errs[1].find("control.group: cannot change at run time (was \"\", now \"sluice\")"), std::string::npos);
+    EXPECT_NE(errs[2].find("control.max_message: cannot change at run time (was 16777216, now 4096)"),
+              std::string::npos);
+}
+
 TEST(VipDiff, VipsReachTheBuilderAndAReloadDiffsAgainstThem) {
     TablesEnv env;
     config::Config c = lab_with_vips();
