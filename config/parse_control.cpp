@@ -38,7 +38,7 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
         host = text.substr(1, close - 1);
         port = text.substr(close + 2);
         auto a = parse_ip(host);
-        if (!a || !a->is_v6()) return std::nullopt;  // [1.2.3.4]:80 is not a form anyone writes
+        if (!a || !a->is_v6()) return std::nullopt;  // [198.18.0.1]:80 is not a form anyone writes
     } else {
         size_t colon = text.rfind(':');
         if (colon == std::string_view::npos) return std::nullopt;

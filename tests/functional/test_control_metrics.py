@@ -53,6 +53,8 @@ def test_metrics_cover_ports_drops_vips_backends_health(env):
     assert any(v == 1 for _, v in samples(text, "sluice_dataplane_up"))
     assert any("port=" in labels for name in ("sluice_port_rx_packets_total",) for labels, _ in samples(text, name)), \
         "no per-port packets"
+    assert any("queue=" in labels for labels, _ in samples(text, "sluice_port_queue_rx_packets_total")), \
+        "no per-queue packets"
     # The VIP's packets agree with the data plane's telemetry (within the
     # health-check traffic that may arrive between the two reads: none goes to a VIP).
     tele = env.lab.lb_vips()["web4"]

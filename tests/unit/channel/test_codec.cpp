@@ -30,11 +30,11 @@ TEST(Codec, Address) {
     expect_bad<net::IpAddr>(Json("1.2.3"), "args.x", "IPv4 or IPv6 address");
     expect_bad<net::IpAddr>(Json(5), "args.x", "got 5");
     expect_bad<net::IpAddr>(Json(nullptr), "args.x", "got null");
-    expect_bad<net::IpAddr>(Json("1.2.3.4/8"), "args.x", "\"1.2.3.4/8\"");
+    expect_bad<net::IpAddr>(Json("198.18.2.4/8"), "args.x", "\"198.18.2.4/8\"");
 }
 
 TEST(Codec, Prefix) {
-    for (const char* s : {"198.18.0.0/24", "2001:db8::/32", "0.0.0.0/0", "10.1.2.3/8"}) {
+    for (const char* s : {"198.18.0.0/24", "2001:db8::/32", "0.0.0.0/0", "198.19.2.3/15"}) {
         net::Prefix p;
         FieldError err;
         ASSERT_TRUE(from_json(to_json(pfx(s)), "p", &p, &err)) << s;
@@ -78,24 +78,24 @@ TEST(Codec, RouteErrors) {
     expect_bad<R>(Json::array(), "args.x", "a route");
     expect_bad<R>(Json{{"nexthops", Json::array({{{"port", "p0"}}})}}, "args.x.prefix",
                   "required field \"prefix\"");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}}, "args.x.nexthops", "required field \"nexthops\"");
-    expect_bad<R>(Json{{"prefix", "10.0.0.1/8"}, {"nexthops", Json::array({{{"port", "p0"}}})}}, "args.x.prefix",
-                  "host bits set: did you mean 10.0.0.0/8?");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array()}}, "args.x.nexthops", "at least one");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", "p0"}}, "args.x.nexthops", "list of next hops");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({Json::object()})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}}, "args.x.nexthops", "required field \"nexthops\"");
+    expect_bad<R>(Json{{"prefix", "198.18.0.1/15"}, {"nexthops", Json::array({{{"port", "p0"}}})}}, "args.x.prefix",
+                  "host bits set: did you mean 198.18.0.0/15?");
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array()}}, "args.x.nexthops", "at least one");
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", "p0"}}, "args.x.nexthops", "list of next hops");
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({Json::object()})}},
                   "args.x.nexthops[0]", "needs via");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({{{"via", "1.2.3.4"}}, {{"via", "x"}}})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({{{"via", "198.18.2.4"}}, {{"via", "x"}}})}},
                   "args.x.nexthops[1].via", "IPv4 or IPv6 address");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({{{"port", 3}}})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({{{"port", 3}}})}},
                   "args.x.nexthops[0].port", "port name");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({{{"port", ""}}})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({{{"port", ""}}})}},
                   "args.x.nexthops[0].port", "empty string");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({{{"port", "p0"}, {"gw", "1.1.1.1"}}})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({{{"port", "p0"}, {"gw", "198.18.1.1"}}})}},
                   "args.x.nexthops[0].gw", "unknown field \"gw\"");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"via", "1.1.1.1"}, {"nexthops", Json::array({{{"port", "p0"}}})}},
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"via", "198.18.1.1"}, {"nexthops", Json::array({{{"port", "p0"}}})}},
                   "args.x.via", "unknown field \"via\"; expected one of: prefix, nexthops");
-    expect_bad<R>(Json{{"prefix", "10.0.0.0/8"}, {"nexthops", Json::array({"p0"})}}, "args.x.nexthops[0]",
+    expect_bad<R>(Json{{"prefix", "198.18.0.0/15"}, {"nexthops", Json::array({"p0"})}}, "args.x.nexthops[0]",
                   "a next hop");
 }
 
@@ -151,13 +151,13 @@ TEST(Codec, BackendDefaultsAndRoundTrip) {
 TEST(Codec, BackendErrors) {
     using B = api::Backend;
     expect_bad<B>(Json::object(), "args.x.address", "required field \"address\"");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"port", 65536}}, "args.x.port", "0..65535");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"port", -1}}, "args.x.port", "got -1");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"port", 1.5}}, "args.x.port", "got 1.5");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"port", "80"}}, "args.x.port", "got \"80\"");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"weight", 10001}}, "args.x.weight", "0..10000");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"state", "sick"}}, "args.x.state", "expected up, drain or down");
-    expect_bad<B>(Json{{"address", "1.2.3.4"}, {"admin", "up"}}, "args.x.admin",
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"port", 65536}}, "args.x.port", "0..65535");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"port", -1}}, "args.x.port", "got -1");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"port", 1.5}}, "args.x.port", "got 1.5");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"port", "80"}}, "args.x.port", "got \"80\"");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"weight", 10001}}, "args.x.weight", "0..10000");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"state", "sick"}}, "args.x.state", "expected up, drain or down");
+    expect_bad<B>(Json{{"address", "198.18.2.4"}, {"admin", "up"}}, "args.x.admin",
                   "expected one of: address, port, weight, state");
 }
 

@@ -157,7 +157,7 @@ TEST(Envelope, EncodeErrorRoundTrip) {
     e.code = ErrorCode::rejected;
     e.message = "2 items refused";
     e.field = "args.routes[3].prefix";
-    e.errors = {{"route 10.0.0.0/8", "no such port p9"}, {"vip web", "bad"}};
+    e.errors = {{"route 198.18.0.0/15", "no such port p9"}, {"vip web", "bad"}};
     e.id = 99;
     std::string s = encode_error(e);
     Json j = Json::parse(s);
@@ -174,7 +174,7 @@ TEST(Envelope, EncodeErrorRoundTrip) {
     EXPECT_EQ(r.error.message, e.message);
     EXPECT_EQ(r.error.field, e.field);
     ASSERT_EQ(r.error.errors.size(), 2u);
-    EXPECT_EQ(r.error.errors[0].what, "route 10.0.0.0/8");
+    EXPECT_EQ(r.error.errors[0].what, "route 198.18.0.0/15");
     EXPECT_EQ(r.error.errors[1].message, "bad");
 }
 
@@ -244,7 +244,7 @@ TEST(Envelope, FuzzMutatedBodies) {
         R"({"v":1,"id":17,"type":"show","args":{"what":"routes","limit":10}})",
         R"({"v":1,"id":1,"ok":true,"result":{"x":[1,2,3]}})",
         R"({"v":1,"id":2,"ok":false,"error":{"code":"rejected","message":"m","field":"f","errors":[{"what":"a","message":"b"}]}})",
-        R"({"v":1,"id":3,"type":"apply","args":{"generation":4,"routes":[{"op":"set","prefix":"10.0.0.0/8"}]}})",
+        R"({"v":1,"id":3,"type":"apply","args":{"generation":4,"routes":[{"op":"set","prefix":"198.18.0.0/15"}]}})",
     };
     const std::string alphabet = "{}[]\":,0123456789-.eEtruefalsnvidokyp \\\x01\xff\xc3";
     for (int i = 0; i < 20000; ++i) {

@@ -223,7 +223,7 @@ TEST(ControlParse, UnknownAndDuplicateFields) {
 TEST(ControlRules, AllErrorsReported) {
     auto r = load(control("  socket: a\n"
                           "  cli_socket: b\n"
-                          "  metrics: 10.0.0.1:80\n"
+                          "  metrics: 198.18.0.1:80\n"
                           "  cores: [1, 1]\n"
                           "  max_message: 1\n"));
     ASSERT_FALSE(r.ok());
@@ -240,7 +240,7 @@ TEST(ControlRules, AllErrorsReported) {
 TEST(ControlValidate, ConfigBuiltInCode) {
     Config c;
     c.control.cli_socket = c.control.socket;
-    c.control.metrics = "10.1.1.1:9642";
+    c.control.metrics = "198.18.1.1:9642";
     c.control.max_message = 1;
     auto errs = validate(c);
     EXPECT_TRUE(HasError(errs, "control.cli_socket", 0, "must differ"));

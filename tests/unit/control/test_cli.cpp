@@ -88,16 +88,16 @@ TEST_F(CliFixture, Hello) {
 TEST_F(CliFixture, RouteAddAndDel) {
     start();
     auto r =
-        call("route_add", Json{{"prefix", "203.0.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}});
+        call("route_add", Json{{"prefix", "198.19.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}});
     ASSERT_TRUE(r.ok) << r.error.message;
     EXPECT_EQ(r.result["changed"], true);
     EXPECT_EQ(r.result["pushed"], true);
     EXPECT_EQ(r.result["dataplane"]["applied"], true);
-    EXPECT_EQ(fake.routes().count("203.0.113.0/24"), 1u);
+    EXPECT_EQ(fake.routes().count("198.19.113.0/24"), 1u);
     EXPECT_TRUE(std::filesystem::exists(state_file_path(cli))) << "persisted";
     // Again: no change, nothing sent.
     const auto applies = fake.count("apply");
-    r = call("route_add", Json{{"prefix", "203.0.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}});
+    r = call("route_add", Json{{"prefix", "198.19.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}});
     ASSERT_TRUE(r.ok);
     EXPECT_EQ(r.result["changed"], false);
     EXPECT_EQ(fake.count("apply"), applies);
@@ -109,10 +109,10 @@ TEST_F(CliFixture, RouteAddAndDel) {
 TEST_F(CliFixture, BadRequestsGetStructuredErrors) {
     start();
     expect_bad(
-        call("route_add", Json{{"prefix", "203.0.113.0/33"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}}),
+        call("route_add", Json{{"prefix", "198.19.113.0/33"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}}),
         "args.prefix");
-    expect_bad(call("route_add", Json{{"prefix", "203.0.113.0/24"}}), "args.nexthops");
-    expect_bad(call("route_add", Json{{"prefix", "203.0.113.0/24"},
+    expect_bad(call("route_add", Json{{"prefix", "198.19.113.0/24"}}), "args.nexthops");
+    expect_bad(call("route_add", Json{{"prefix", "198.19.113.0/24"},
                                       {"nexthops", Json::array({Json{{"via", "198.18.2.2"}, {"port", "p7"}}})}}),
                "args.nexthops[0].port");
     expect_bad(call("route_del", Json{{"prefix", "198.19.0.1/16"}}), "args.prefix");
@@ -237,14 +237,14 @@ TEST_F(CliFixture, Reload) {
     // A good file with a new route: synced, the data plane reloaded, the
     // operator's drain cleared and the state file gone.
     test::write_file(config_path, test::test_yaml(dp, cli, "      - address: 198.18.2.10\n",
-                                                  "  - prefix: 198.20.0.0/16\n    via: 198.18.2.2\n"));
+                                                  "  - prefix: 198.19.20.0/24\n    via: 198.18.2.2\n"));
     r = call("reload");
     ASSERT_TRUE(r.ok) << r.error.message;
     EXPECT_EQ(r.result["applied"], true);
     EXPECT_EQ(r.result["sync"]["applied"], true);
     EXPECT_EQ(r.result["dataplane_reload"]["applied"], true);
     EXPECT_EQ(fake.count("reload"), 1u);
-    EXPECT_EQ(fake.routes().count("198.20.0.0/16"), 1u);
+    EXPECT_EQ(fake.routes().count("198.19.20.0/24"), 1u);
     EXPECT_EQ(fake.vips()["web"]["backends"].size(), 1u);
     EXPECT_EQ(backend_of(fake.vips()["web"], "198.18.2.10")["state"], "up");
     EXPECT_FALSE(std::filesystem::exists(state_file_path(cli)));
@@ -255,7 +255,7 @@ TEST_F(CliFixture, RestartKeepsOperatorChangesAndChangesNothing) {
     start();
     ASSERT_TRUE(call("backend_set", Json{{"vip", "web"}, {"address", "198.18.2.10"}, {"admin", "drain"}}).ok);
     ASSERT_TRUE(
-        call("route_add", Json{{"prefix", "203.0.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}})
+        call("route_add", Json{{"prefix", "198.19.113.0/24"}, {"nexthops", Json::array({Json{{"via", "198.18.2.2"}}})}})
             .ok);
     handler.reset();
     svc->stop();

@@ -176,7 +176,7 @@ TEST(DesiredState, BadRequests) {
     EXPECT_EQ(o.error.field, "args.address");
 
     config::Route r;
-    r.prefix = pfx("203.0.113.0/24");
+    r.prefix = pfx("198.19.113.0/24");
     r.nexthops.push_back(config::NextHop{ip("198.18.2.2"), "p9"});
     o = ds.apply(RouteSet{r});
     EXPECT_FALSE(o.ok);
@@ -197,14 +197,14 @@ TEST(DesiredState, Routes) {
     DesiredState ds;
     ds.load_config(cfg());
     config::Route r;
-    r.prefix = pfx("203.0.113.0/24");
+    r.prefix = pfx("198.19.113.0/24");
     r.nexthops.push_back(config::NextHop{ip("198.18.2.2"), "p1"});
     auto o = ds.apply(RouteSet{r});
     ASSERT_TRUE(o.ok);
     EXPECT_TRUE(o.changed);
     ASSERT_EQ(o.route_items.size(), 1u);
     EXPECT_EQ(o.route_items[0]["op"], "set");
-    EXPECT_EQ(o.route_items[0]["prefix"], "203.0.113.0/24");
+    EXPECT_EQ(o.route_items[0]["prefix"], "198.19.113.0/24");
     EXPECT_EQ(ds.route_count(), 3u);
     EXPECT_FALSE(ds.apply(RouteSet{r}).changed) << "the same route again";
 
@@ -218,7 +218,7 @@ TEST(DesiredState, Routes) {
     EXPECT_TRUE(ds.route(pfx("198.19.0.0/16")).has_value());
     EXPECT_EQ(ds.route_count(), 3u);
     // Deleting an absent route is no change.
-    o = ds.apply(RouteDel{pfx("192.0.2.0/24")});
+    o = ds.apply(RouteDel{pfx("198.19.92.0/24")});
     EXPECT_TRUE(o.ok);
     EXPECT_FALSE(o.changed);
     // The operator's own route deleted: forgotten (no tombstone).
@@ -256,7 +256,7 @@ TEST(StateFile, PathNextToTheCliSocket) {
 Overlay sample_overlay() {
     Overlay o;
     config::Route r;
-    r.prefix = pfx("203.0.113.0/24");
+    r.prefix = pfx("198.19.113.0/24");
     r.nexthops.push_back(config::NextHop{ip("198.18.2.2"), "p1"});
     o.routes[r.prefix] = r;
     o.routes[pfx("198.19.0.0/16")] = std::nullopt;
@@ -297,7 +297,7 @@ TEST(StateFile, ErrorsNameFileAndField) {
     Overlay out;
     std::string err;
     channel::Json j = overlay_to_json(sample_overlay());
-    j["routes"][0]["prefix"] = "203.0.113.0/33";
+    j["routes"][0]["prefix"] = "198.19.113.0/33";
     EXPECT_FALSE(overlay_from_json(j, "/run/sluice/control-state.json", &out, &err));
     EXPECT_EQ(err.rfind("/run/sluice/control-state.json: routes[0].prefix: ", 0), 0u) << err;
     j = overlay_to_json(sample_overlay());
@@ -316,7 +316,7 @@ TEST(StateFile, AtomicSaveLoadAndRestart) {
     ds.load_config(cfg());
     ASSERT_TRUE(ds.apply(BackendSet{BackendKey{"web", ip("198.18.2.10"), 0}, 4u, true}).changed);
     config::Route r;
-    r.prefix = pfx("203.0.113.0/24");
+    r.prefix = pfx("198.19.113.0/24");
     r.nexthops.push_back(config::NextHop{ip("198.18.2.2"), "p1"});
     ASSERT_TRUE(ds.apply(RouteSet{r}).changed);
     std::string err;

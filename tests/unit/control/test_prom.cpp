@@ -175,7 +175,7 @@ TEST(MetricsListen, LoopbackOnly) {
     EXPECT_TRUE(Metrics::parse_listen("localhost:1", &host, &port, &err));
     EXPECT_FALSE(Metrics::parse_listen("0.0.0.0:9642", &host, &port, &err));
     EXPECT_NE(err.find("control.metrics"), std::string::npos);
-    EXPECT_FALSE(Metrics::parse_listen("10.0.0.1:9642", &host, &port, &err));
+    EXPECT_FALSE(Metrics::parse_listen("198.18.0.1:9642", &host, &port, &err));
     EXPECT_FALSE(Metrics::parse_listen("127.0.0.1", &host, &port, &err));
     EXPECT_FALSE(Metrics::parse_listen("127.0.0.1:70000", &host, &port, &err));
 }

@@ -71,7 +71,7 @@ SyncSnapshot make_snapshot(size_t n) {
     repl.nexthops = {config::NextHop{ip(repl.prefix.addr.is_v4() ? "198.18.1.9" : "2001:db8:1::9"), "p0"}};
     s.route_overlay[repl.prefix] = repl;
     config::Route added;
-    added.prefix = *net::parse_prefix("203.0.113.0/24");
+    added.prefix = *net::parse_prefix("198.19.113.0/24");
     added.nexthops = {config::NextHop{ip("198.18.2.2"), "p1"}};
     s.route_overlay[added.prefix] = added;
     config::StaticNeighbor nb;
@@ -196,7 +196,7 @@ TEST(SyncParts, RouteWriterMatchesTheCodec) {
     r.prefix = *net::parse_prefix("2001:db8:200::/48");
     r.nexthops = {config::NextHop{ip("fe80::2"), "uplink0"}, config::NextHop{ip("fe80::2"), "uplink1"}};
     routes.push_back(r);
-    r.prefix = *net::parse_prefix("198.51.100.0/24");
+    r.prefix = *net::parse_prefix("198.19.51.0/24");
     r.nexthops = {config::NextHop{std::nullopt, "p0"}};
     routes.push_back(r);
     r.nexthops = {config::NextHop{std::nullopt, "we\"ird\\po\nrt\x01"}, config::NextHop{ip("198.18.1.1"), "p\xc3\xa9"},

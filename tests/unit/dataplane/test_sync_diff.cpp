@@ -98,7 +98,7 @@ TEST(SyncDiff, ARemovedRouteIsOneDelAndANewOneIsOneSet) {
 
     d = desired_of(s.cfg);
     config::Route r;
-    r.prefix = pfx("198.20.0.0/16");
+    r.prefix = pfx("198.19.20.0/24");
     r.nexthops = {config::NextHop{ip("198.18.1.2"), ""}};  // port left out: filled in from the subnet
     d.routes.push_back(r);
     p = s.plan(d);
@@ -177,7 +177,7 @@ TEST(SyncDiff, ValidationNamesTheStagedItems) {
     Synced s;
     dp::DesiredState d = desired_of(s.cfg);
     config::Route bad;
-    bad.prefix = pfx("198.21.0.0/16");
+    bad.prefix = pfx("198.19.21.0/24");
     bad.nexthops = {config::NextHop{ip("198.18.9.9"), ""}};  // on no connected subnet
     d.routes.push_back(bad);
     config::StaticNeighbor n;
@@ -198,7 +198,7 @@ TEST(SyncDiff, ValidationNamesTheStagedItems) {
 TEST(SyncDiff, BuilderRefusalsAreRenamedToTheStagedItems) {
     api::Batch b;
     b.routes.push_back({RouteUpdate::Op::set, pfx("198.19.0.0/16"), 0});
-    b.routes.push_back({RouteUpdate::Op::del, pfx("198.30.0.0/16"), 0});
+    b.routes.push_back({RouteUpdate::Op::del, pfx("198.19.30.0/24"), 0});
     dp::DesiredState d;
     config::Route r;
     r.prefix = pfx("198.19.0.0/16");
@@ -206,7 +206,7 @@ TEST(SyncDiff, BuilderRefusalsAreRenamedToTheStagedItems) {
     auto items = dp::sync_errors({{"routes[0].nexthops", "x"}, {"routes[1]", "y"}, {"lb", "z"}}, b, d);
     ASSERT_EQ(items.size(), 3u);
     EXPECT_EQ(items[0].what, "routes[1].nexthops");
-    EXPECT_EQ(items[1].what, "route 198.30.0.0/16 (running, removed by this sync)");
+    EXPECT_EQ(items[1].what, "route 198.19.30.0/24 (running, removed by this sync)");
     EXPECT_EQ(items[2].what, "lb");
 }
 
@@ -217,9 +217,9 @@ TEST(SyncApply, OpsKeepTheRequestsNumbering) {
     channel::Json args = {
         {"generation", 9},
         {"routes",
-         {{{"op", "set"}, {"prefix", "198.22.0.0/16"}, {"nexthops", {{{"via", "198.18.2.2"}}}}},
+         {{{"op", "set"}, {"prefix", "198.19.22.0/24"}, {"nexthops", {{{"via", "198.18.2.2"}}}}},
           {{"op", "del"}, {"prefix", "198.19.0.0/16"}},
-          {{"op", "del"}, {"prefix", "198.99.0.0/16"}}}},
+          {{"op", "del"}, {"prefix", "198.19.99.0/24"}}}},
         {"neighbors", {{{"op", "clear"}, {"port", "p1"}, {"address", "198.18.2.50"}}}},
         {"vips",
          {{{"op", "del"}, {"address", "198.18.100.9"}, {"protocol", "tcp"}, {"port", 80}},
@@ -253,7 +253,7 @@ TEST(SyncApply, ValidationUsesTheRequestsIndexes) {
         {"generation", 1},
         {"routes",
          {{{"op", "del"}, {"prefix", "198.19.0.0/16"}},
-          {{"op", "set"}, {"prefix", "198.23.0.0/16"}, {"nexthops", {{{"via", "198.18.7.7"}}}}}}},
+          {{"op", "set"}, {"prefix", "198.19.23.0/24"}, {"nexthops", {{{"via", "198.18.7.7"}}}}}}},
         {"vips",
          {{{"op", "set"},
            {"vip", {{"name", "web"}, {"address", "198.18.100.2"}, {"port", 80}, {"backends", channel::Json::array()}}}}}}};
@@ -291,7 +291,7 @@ TEST(SyncApply, DecodeErrorsNameTheField) {
     EXPECT_EQ(fe.field, "args.routes[0].prefix");
     EXPECT_FALSE(dp::stage_part({{"neighbors", "x"}}, &st, &fe));
     EXPECT_EQ(fe.field, "args.neighbors");
-    EXPECT_FALSE(dp::stage_part({{"vips", {{{"name", "w"}, {"address", "198.18.100.1"}, {"backends", {{{"address", "1.2.3.4"}, {"weight", 99999}}}}}}}}, &st, &fe));
+    EXPECT_FALSE(dp::stage_part({{"vips", {{{"name", "w"}, {"address", "198.18.100.1"}, {"backends", {{{"address", "198.18.2.4"}, {"weight", 99999}}}}}}}}, &st, &fe));
     EXPECT_EQ(fe.field, "args.vips[0].backends[0].weight");
     EXPECT_FALSE(dp::stage_part({{"bogus", 1}}, &st, &fe));
     EXPECT_EQ(fe.field, "args.bogus");

@@ -27,10 +27,10 @@ TEST(HttpProbe, RequestWithDefaultHost) {
     config::HealthCheckConfig spec;
     spec.type = config::HealthCheckConfig::Type::http;
     spec.path = "/healthz";
-    EXPECT_EQ(http_request(spec, *net::parse_ip("10.0.0.7"), 8080),
-              "GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:8080\r\nConnection: close\r\n"
+    EXPECT_EQ(http_request(spec, *net::parse_ip("198.18.0.7"), 8080),
+              "GET /healthz HTTP/1.1\r\nHost: 198.18.0.7:8080\r\nConnection: close\r\n"
               "User-Agent: sluice-health/1\r\n\r\n");
-    EXPECT_NE(http_request(spec, *net::parse_ip("10.0.0.7"), 80).find("\r\nHost: 10.0.0.7\r\n"), std::string::npos);
+    EXPECT_NE(http_request(spec, *net::parse_ip("198.18.0.7"), 80).find("\r\nHost: 198.18.0.7\r\n"), std::string::npos);
     EXPECT_NE(http_request(spec, *net::parse_ip("2001:db8::1"), 8443).find("\r\nHost: [2001:db8::1]:8443\r\n"),
               std::string::npos);
 }
@@ -40,7 +40,7 @@ TEST(HttpProbe, RequestWithHostAndEmptyPath) {
     spec.type = config::HealthCheckConfig::Type::http;
     spec.path = "";
     spec.host = "www.example.com";
-    EXPECT_EQ(http_request(spec, *net::parse_ip("10.0.0.7"), 8080),
+    EXPECT_EQ(http_request(spec, *net::parse_ip("198.18.0.7"), 8080),
               "GET / HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n"
               "User-Agent: sluice-health/1\r\n\r\n");
 }
