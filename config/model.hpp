@@ -118,6 +118,34 @@ struct ControlConfig {
     SourceMark mark;
 };
 
+// An `rdma.peers[]` item (docs/config.md, "rdma"; docs/rdma.md): another
+// data plane node reached over an RDMA reliable connection. To routes it is
+// a port: `name` is a port name, `addresses` its connected subnets, and the
+// peer's own addresses on that point-to-point link (`peer_addresses`) are
+// static neighbors that parse_config adds to `Config::neighbors`. Fixed for
+// the process's life (a reload that changes it is refused, like a port's
+// hardware fields).
+struct RdmaPeerConfig {
+    std::string name;              // [a-z0-9_-]{1,15}, unique among ports and peers
+    std::string device = "standin"; // an RDMA device (ibv_get_device_name: mlx5_0) or "standin"
+    uint8_t device_port = 1;       // the device's port number (1-based, as in ibv_query_port)
+    int32_t gid_index = -1;        // -1: chosen from the GID table by type (RoCEv2 first) and family
+    std::string link_layer;        // stand-in only: "ethernet" (RoCEv2, default) or "infiniband"
+    std::string listen;            // host:port where we wait for the peer's exchange...
+    std::string connect;           // ...or host:port where we reach it (exactly one of the two)
+    std::vector<Prefix> addresses; // our addresses on the link (connected subnets)
+    std::vector<IpAddr> peer_addresses;  // the peer's addresses on the link (one per family at most)
+    MacAddr mac{};                 // our link MAC; all-zero: derived from the name
+    uint16_t mtu = 1500;           // L3 MTU over the link
+    uint32_t send_queue = 512;     // send work requests (power of two, 64..8192)
+    uint32_t recv_queue = 512;     // receive buffers for this peer = credits granted to it (power of two, 64..8192)
+    uint32_t inline_max = 128;     // bytes sent inline (copied into the work request); 0 = never
+    uint32_t signal_every = 32;    // one signalled send per this many (1..send_queue/2)
+    int32_t worker = -1;           // the worker that owns the queue pair; -1 = round robin
+    bool required = false;         // start-up fails when the device is missing
+    SourceMark mark;
+};
+
 struct Config {
     std::string source;            // file path (or "<string>") it was read from
     uint32_t mbufs = 16383;        // mbufs in the pool (per socket)
@@ -132,6 +160,7 @@ struct Config {
     LbConfig lb;
     std::vector<VipConfig> vips;
     ControlConfig control;
+    std::vector<RdmaPeerConfig> rdma_peers;  // `rdma.peers`
 };
 
 }  // namespace sluice::config

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "config/parser.hpp"
+#include "config/rdma.hpp"
 
 namespace sluice::config {
 
@@ -62,6 +63,7 @@ void Parser::root(const YAML::Node& n) {
                          [&](const YAML::Node& item, const std::string& ip, size_t) { vip(item, ip); });
                 }},
                {"control", [&](const YAML::Node& v, const std::string& p) { control(v, p); }},
+               {"rdma", [&](const YAML::Node& v, const std::string& p) { rdma(v, p); }},
            },
            "a map of settings (mbufs, workers, ports, routes, route_files, ...)");
 }
@@ -300,7 +302,11 @@ LoadResult internal_error(const std::string& file, const std::string& what) {
 LoadResult parse_config(std::string_view yaml_text, std::string_view source_name) {
     std::string file(source_name.empty() ? "<string>" : source_name);
     try {
-        return Parser(file).run(yaml_text);
+        LoadResult r = Parser(file).run(yaml_text);
+        // RDMA peers become ports for routes and static neighbors
+        // (config/rdma.hpp); only a Config that validated is completed.
+        if (r.ok()) rules::normalise_rdma(r.config());
+        return r;
     } catch (const YAML::Exception& e) {
         ConfigError err;
         err.file = file;

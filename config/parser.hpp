@@ -1,9 +1,10 @@
 // Internal to the config library: the YAML reader that parse_config() runs
 // (parse.cpp: the document, workers, neighbor, icmp, ports, routes and
 // static neighbors; parse_lb.cpp: the load balancer's lb and vips;
-// parse_control.cpp: control and each VIP's health). The
-// generic machinery is here so every section gets the same unknown-field
-// suggestions, duplicate-field errors, type errors and recorded positions.
+// parse_control.cpp: control and each VIP's health; parse_rdma.cpp: rdma).
+// The generic machinery is here so every section gets the same
+// unknown-field suggestions, duplicate-field errors, type errors and
+// recorded positions.
 //
 // Typing errors (unknown fields, wrong types, numbers that do not fit,
 // malformed addresses) are collected over the whole document; semantic
@@ -449,6 +450,11 @@ private:
     void control(const YAML::Node& n, const std::string& path);
     void cores(const YAML::Node& v, const std::string& path, std::vector<uint32_t>& out);
     void health(const YAML::Node& n, const std::string& path, VipConfig& vip);
+
+    // ---- RDMA peers (parse_rdma.cpp) ---------------------------------------
+
+    void rdma(const YAML::Node& n, const std::string& path);
+    void rdma_peer(const YAML::Node& n, const std::string& path);
 
     // One of a few names ("tcp", "udp", "both") -> its value.
     template <class E>

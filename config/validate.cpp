@@ -15,6 +15,7 @@
 #include "api/addr_class.hpp"
 #include "config/control.hpp"
 #include "config/load.hpp"
+#include "config/rdma.hpp"
 #include "config/rules.hpp"
 
 namespace sluice::config {
@@ -57,9 +58,12 @@ bool valid_port_name(const std::string& n) {
 std::string at_line(const SourceMark& m) { return m.line > 0 ? ", line " + std::to_string(m.line) : std::string(); }
 
 
+// An interface is a port (0 .. ports.size() - 1) or an RDMA peer
+// (ports.size() + k for rdma_peers[k]): to routes and static neighbors a
+// peer is a port (docs/config.md, "rdma").
 struct Connected {
-    size_t port;
-    size_t index;  // in ports[port].addresses
+    size_t port;   // interface index
+    size_t index;  // in that interface's addresses
     Prefix net;    // network_of(address)
 };
 
@@ -72,10 +76,12 @@ public:
     std::vector<ConfigError> run() {
         globals();
         ports();
+        peers();
         routes();
         neighbors();
         rules::validate_lb(cfg_, errs_);
         rules::validate_control(cfg_, errs_);
+        rules::validate_rdma(cfg_, errs_);
         return std::move(errs_);
     }
 
@@ -118,21 +124,30 @@ private:
         range(rules::kPositiveU32, cfg_.icmp.burst, "icmp.burst");
     }
 
-    const PortConfig* find_port(const std::string& name, size_t* index = nullptr) const {
+    // A port or an RDMA peer of that name (its interface index in *index).
+    bool find_port(const std::string& name, size_t* index) const {
         auto it = port_index_.find(name);
-        if (it == port_index_.end()) return nullptr;
-        if (index) *index = it->second;
-        return &cfg_.ports[it->second];
+        if (it == port_index_.end()) return false;
+        *index = it->second;
+        return true;
+    }
+
+    bool is_peer(size_t iface) const { return iface >= cfg_.ports.size(); }
+    const RdmaPeerConfig& peer_of(size_t iface) const { return cfg_.rdma_peers[iface - cfg_.ports.size()]; }
+    const std::string& iface_name(size_t iface) const {
+        return is_peer(iface) ? peer_of(iface).name : cfg_.ports[iface].name;
     }
 
     std::string port_list() const {
         std::string s;
-        for (size_t i = 0; i < cfg_.ports.size(); ++i) {
-            const PortConfig& p = cfg_.ports[i];
-            auto it = port_index_.find(p.name);
+        const size_t n = cfg_.ports.size() + cfg_.rdma_peers.size();
+        for (size_t i = 0; i < n; ++i) {
+            const std::string& name = iface_name(i);
+            auto it = port_index_.find(name);
             if (it == port_index_.end() || it->second != i) continue;
             if (!s.empty()) s += ", ";
-            s += p.name;
+            s += name;
+            if (is_peer(i)) s += " (RDMA peer)";
         }
         return s.empty() ? "(none)" : s;
     }
@@ -149,8 +164,8 @@ private:
             if (!s.empty()) s += ", ";
             s += to_string(c.net);
         }
-        if (s.empty()) return cfg_.ports[port].name + " has no " + family_name(family) + " address";
-        return cfg_.ports[port].name + " has " + s;
+        if (s.empty()) return iface_name(port) + " has no " + family_name(family) + " address";
+        return iface_name(port) + " has " + s;
     }
 
     const Connected* connected_in(size_t port, const IpAddr& a) const {
@@ -168,8 +183,11 @@ private:
     std::string own_address(const IpAddr& a) const {
         auto it = own_.find(a);
         if (it == own_.end()) return {};
-        return "ports[" + std::to_string(it->second.first) + "].addresses[" + std::to_string(it->second.second) +
-               "] on port " + cfg_.ports[it->second.first].name;
+        const auto [i, j] = it->second;
+        if (is_peer(i))
+            return "rdma.peers[" + std::to_string(i - cfg_.ports.size()) + "].addresses[" + std::to_string(j) +
+                   "] on RDMA peer " + iface_name(i);
+        return "ports[" + std::to_string(i) + "].addresses[" + std::to_string(j) + "] on port " + iface_name(i);
     }
 
     void ports() {
@@ -242,6 +260,30 @@ private:
         }
     }
 
+    // The RDMA peers as interfaces for routes and static neighbors: names,
+    // addresses and connected subnets, silently. Their errors (a name or
+    // an address a port has, overlapping subnets, ...) are validate_rdma's;
+    // what it refuses is left out here, so routes see a consistent set.
+    void peers() {
+        for (size_t k = 0; k < cfg_.rdma_peers.size(); ++k) {
+            const RdmaPeerConfig& p = cfg_.rdma_peers[k];
+            const size_t i = cfg_.ports.size() + k;
+            if (!valid_port_name(p.name) || !port_index_.emplace(p.name, i).second) continue;
+            for (size_t j = 0; j < p.addresses.size() && j < rules::kMaxAddressesPerPort; ++j) {
+                const Prefix& a = p.addresses[j];
+                if (!rules::usable_interface_address(a) || own_.count(a.addr)) continue;
+                Prefix net = network_of(a);
+                bool overlaps = std::any_of(connected_.begin(), connected_.end(), [&](const Connected& c) {
+                    return c.port != i && c.net.addr.family == net.addr.family &&
+                           (contains(c.net, net.addr) || contains(net, c.net.addr));
+                });
+                if (overlaps) continue;
+                own_.emplace(a.addr, std::make_pair(i, j));
+                connected_.push_back({i, j, net});
+            }
+        }
+    }
+
     void address(size_t i, size_t j, const Prefix& a, const std::string& A) {
         const PortConfig& p = cfg_.ports[i];
         const std::string text = to_string(a);
@@ -279,7 +321,7 @@ private:
             if (contains(c.net, net.addr) || contains(net, c.net.addr)) {
                 err(p.mark, A,
                     "subnet " + to_string(net) + " overlaps " + to_string(c.net) + " of port " +
-                        cfg_.ports[c.port].name + " (ports[" + std::to_string(c.port) + "].addresses[" +
+                        iface_name(c.port) + " (ports[" + std::to_string(c.port) + "].addresses[" +
                         std::to_string(c.index) + "]); each port needs its own subnet");
                 return;
             }
@@ -346,18 +388,31 @@ private:
                 // *port is a port's own name here, never h.port itself.
                 if (fill_ && h.via && h.port.empty()) fill_->routes[i].nexthops[j].port = *port;
                 if (r.nexthops.size() == 1) break;
+                // A hop through an RDMA peer without via goes to the peer's
+                // address (filled in after validation): compare that.
+                std::optional<IpAddr> via = h.via;
+                if (!via && !cfg_.rdma_peers.empty()) via = peer_gateway(*port, r.prefix.addr.family);
                 bool repeated = std::any_of(members_.begin(), members_.end(), [&](const Member& m) {
-                    return *m.via == h.via && *m.port == *port;
+                    return m.via == via && *m.port == *port;
                 });
                 if (repeated) {
                     err(r.mark, hop_field(i, j),
-                        h.via ? "duplicate next hop " + to_string(*h.via) + " on port " + *port + " in this route"
+                        via ? "duplicate next hop " + to_string(*via) + " on port " + *port + " in this route"
                               : "duplicate on-link next hop on port " + *port + " in this route");
                 } else {
-                    members_.push_back({&h.via, port});
+                    members_.push_back({via, port});
                 }
             }
         }
+    }
+
+    // The peer address of family `fam` when `name` is an RDMA peer's.
+    std::optional<IpAddr> peer_gateway(const std::string& name, IpAddr::Family fam) const {
+        size_t i = 0;
+        if (!find_port(name, &i) || !is_peer(i)) return std::nullopt;
+        for (const IpAddr& a : peer_of(i).peer_addresses)
+            if (a.family == fam) return a;
+        return std::nullopt;
     }
 
     std::string hop_field(size_t route, size_t j) const {
@@ -371,6 +426,10 @@ private:
     bool nexthop(size_t ri, size_t j, const NextHop& h, const std::string** port) {
         const Route& r = cfg_.routes[ri];
         if (h.via && h.via->family != r.prefix.addr.family) return nexthop_checks(ri, j, h, port);
+        // Without a gateway, a hop through an RDMA peer depends on the
+        // prefix's family too (it goes to the peer's address of that family).
+        if (!h.via && !cfg_.rdma_peers.empty() && rules::find_rdma_peer(cfg_, h.port) >= 0)
+            return nexthop_checks(ri, j, h, port);
         uint64_t hash = h.via ? hash_ip(*h.via, 1) : 0;
         if (!h.port.empty()) hash ^= std::hash<std::string_view>{}(h.port) * 0x9e3779b97f4a7c15ull;
         auto same = [&](uint32_t k) { return hops_seen_[k].via == h.via && hops_seen_[k].port == h.port; };
@@ -398,8 +457,21 @@ private:
             err(r.mark, H() + ".port", unknown_port(h.port));
             return false;
         }
-        *port = have_port ? &cfg_.ports[named].name : &h.port;
-        if (!h.via) return true;
+        *port = have_port ? &iface_name(named) : &h.port;
+        if (!h.via) {
+            if (have_port && is_peer(named)) {
+                const auto& pa = peer_of(named).peer_addresses;
+                const auto fam = r.prefix.addr.family;
+                if (std::none_of(pa.begin(), pa.end(), [&](const IpAddr& a) { return a.family == fam; })) {
+                    err(r.mark, H() + ".port",
+                        "RDMA peer " + h.port + " has no " + family_name(r.prefix.addr) + " peer address, so " +
+                            to_string(r.prefix) + " cannot go through it (a next hop through a peer without via goes "
+                            "to the peer's address of the route's family)");
+                    return false;
+                }
+            }
+            return true;
+        }
 
         const IpAddr& g = *h.via;
         auto V = [&] { return H() + ".via"; };
@@ -433,7 +505,7 @@ private:
                 std::string msg = "gateway " + gs() + " is not in a connected subnet of port " + h.port + " (" +
                                   subnets_of(named, g) + ")";
                 if (const Connected* other = connected_any(g))
-                    msg += "; it is in " + to_string(other->net) + " of port " + cfg_.ports[other->port].name;
+                    msg += "; it is in " + to_string(other->net) + " of port " + iface_name(other->port);
                 err(r.mark, V(), msg);
                 return false;
             }
@@ -444,7 +516,7 @@ private:
                 for (const auto& k : connected_) {
                     if (k.net.addr.family != g.family) continue;
                     if (!list.empty()) list += ", ";
-                    list += to_string(k.net) + " on " + cfg_.ports[k.port].name;
+                    list += to_string(k.net) + " on " + iface_name(k.port);
                 }
                 err(r.mark, V(),
                     "gateway " + gs() + " is not in any port's connected subnet (" +
@@ -453,7 +525,7 @@ private:
                         "); a gateway must be directly connected");
                 return false;
             }
-            *port = &cfg_.ports[c->port].name;
+            *port = &iface_name(c->port);
         }
         if (auto e = v4_edge(c->net, g); !e.empty()) {
             err(r.mark, V(), "gateway " + gs() + " is the " + e + " address of " + to_string(c->net));
@@ -469,7 +541,7 @@ private:
             const std::string N = "neighbors[" + std::to_string(i) + "]";
             const std::string as = to_string(n.address);
             size_t port = 0;
-            bool port_ok = find_port(n.port, &port) != nullptr;
+            bool port_ok = find_port(n.port, &port);
             if (!port_ok) err(n.mark, N + ".port", unknown_port(n.port));
 
             if (auto why = non_unicast_reason(n.address); !why.empty()) {
@@ -515,7 +587,7 @@ private:
     std::vector<HopSeen> hops_seen_;
     IndexTable hop_index_;
     struct Member {
-        const std::optional<IpAddr>* via;
+        std::optional<IpAddr> via;
         const std::string* port;
     };
     std::vector<Member> members_;
@@ -533,6 +605,9 @@ bool usable_interface_address(const Prefix& a) {
 std::string connected_port_for(const Config& cfg, const IpAddr& a) {
     if (is_link_local6(a)) return {};
     for (const auto& p : cfg.ports)
+        for (const auto& addr : p.addresses)
+            if (usable_interface_address(addr) && contains(addr, a)) return p.name;
+    for (const auto& p : cfg.rdma_peers)  // to routes, a peer is a port
         for (const auto& addr : p.addresses)
             if (usable_interface_address(addr) && contains(addr, a)) return p.name;
     return {};

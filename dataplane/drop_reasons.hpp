@@ -58,6 +58,9 @@ namespace sluice::dp {
     X(lb_too_big, "too big after encapsulation, IPv4 without DF (ICMP sent when DF or IPv6)") \
     X(lb_icmp_unsupported, "ICMP to a VIP that is neither echo nor a too-big error about a VIP flow") \
     X(lb_no_headroom, "no mbuf headroom for the encapsulation headers")                       \
+    X(rdma_peer_down, "to an RDMA peer whose queue pair is not up (connecting, failed, or no device)") \
+    X(rdma_no_credit, "to an RDMA peer with no send credit or send-queue slot left (the receiver is behind)") \
+    X(rdma_handoff_full, "to an RDMA peer owned by another worker, whose hand-off ring is full") \
     X(shutdown, "in flight at shutdown")
 
 enum class DropReason : uint8_t {

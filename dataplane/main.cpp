@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
         rt.agent->run(signals, stop, [&rt] { dp::request_reload(&rt); });
         // No new control request from here on; the socket file goes.
         dp::stop_channel(&rt);
+        if (rt.shared.rdma) dp::stop_rdma_links(*rt.shared.rdma);
         rte_eal_mp_wait_lcore();
         if (stats.joinable()) stats.join();
         dp::telemetry_unregister();

@@ -36,6 +36,7 @@ std::string setup_runtime(const config::Config& cfg, const std::string& config_p
 
     uint16_t max_mtu = 1500;
     for (const auto& p : cfg.ports) max_mtu = std::max(max_mtu, p.mtu);
+    for (const auto& p : cfg.rdma_peers) max_mtu = std::max(max_mtu, p.mtu);
     // One segment per packet: room for the largest frame plus VLAN tag.
     uint32_t room = std::max<uint32_t>(RTE_MBUF_DEFAULT_BUF_SIZE, max_mtu + 14 + 4 + 4 + RTE_PKTMBUF_HEADROOM);
     sh.pool = rte_pktmbuf_pool_create("sluice_mbufs", cfg.mbufs, cfg.mbuf_cache, 0, uint16_t(room),
@@ -83,6 +84,9 @@ std::string setup_runtime(const config::Config& cfg, const std::string& config_p
         p.info = *r.info;
     }
 
+    // RDMA peers become ports before the tables are built: routes name them.
+    if (std::string e = setup_rdma(cfg, sh.pool, n_workers, &sh.ports, &sh.rdma); !e.empty()) return e;
+
     rt->agent = std::make_unique<Agent>(sh, cfg.neighbor, cfg.icmp);
     rt->agent_neighbors = std::make_unique<AgentNeighbors>(*rt->agent);
     rt->builder = std::make_unique<TableBuilder>(sh.ports, *sh.tables, *sh.rcu, *rt->agent_neighbors, cfg.neighbor);
@@ -108,11 +112,16 @@ std::string setup_runtime(const config::Config& cfg, const std::string& config_p
         w->stop = stop;
         sh.lb_workers.push_back(std::make_unique<LbWorker>(cfg.lb.flow_table_size));
         w->lb = sh.lb_workers.back().get();
+        if (sh.rdma) {
+            w->rdma = sh.rdma.get();
+            for (auto& rp : sh.rdma->ports)
+                if (rp->owner == i) w->rdma_owned.push_back(rp.get());
+        }
         rt->workers.push_back(std::move(w));
     }
     uint32_t next = 0;
     for (const Port& p : sh.ports.port) {
-        if (!p.open) continue;
+        if (!p.open || (sh.rdma && sh.rdma->get(p.info.port_id))) continue;  // a peer is polled by its owner
         for (uint16_t q = 0; q < p.info.rx_queues; ++q)
             rt->workers[next++ % n_workers]->rx.push_back({p.info.port_id, q});
     }
@@ -121,6 +130,19 @@ std::string setup_runtime(const config::Config& cfg, const std::string& config_p
 
 void launch(Runtime* rt) {
     rt->service->start();
+    if (rt->shared.rdma) {
+        // The link thread runs beside the agent, off the workers' cores.
+        static rte_cpuset_t set;
+        set = rte_lcore_cpuset(rte_get_main_lcore());
+        auto pin = [](void* s) {
+            cpu_set_t cs = *static_cast<rte_cpuset_t*>(s);
+            pthread_setaffinity_np(pthread_self(), sizeof cs, &cs);
+        };
+        if (std::string e = start_rdma_links(*rt->shared.rdma, pin, &set); !e.empty()) {
+            std::printf("rdma: %s; peers stay down\n", e.c_str());
+            std::fflush(stdout);
+        }
+    }
     for (size_t i = 0; i < rt->workers.size(); ++i)
         rte_eal_remote_launch(worker_main, rt->workers[i].get(), rt->worker_lcores[i]);
 }
@@ -177,11 +199,16 @@ void quiesce(Runtime* rt) {
     // its mailbox until the builder's thread has finished.
     if (rt->service) rt->service->stop([rt] { rt->agent->serve_mailbox(); });
     if (rt->agent) rt->agent->drain_all();
+    // RDMA peers (the workers have stopped): what they hold goes back to the
+    // pool, counted, before the final counters and the leak check.
+    if (rt->shared.rdma && !rt->shared.cores.empty()) teardown_rdma(*rt->shared.rdma, *rt->shared.cores.back());
 }
 
 uint32_t teardown_runtime(Runtime* rt) {
     Shared& sh = rt->shared;
     quiesce(rt);
+    if (sh.rdma)  // not ethdev ports: nothing to close
+        for (const auto& rp : sh.rdma->ports) sh.ports.port[rp->port_id].open = false;
     for (const Port& p : sh.ports.port)
         if (p.open) drivers::close_port(p.info.port_id);
     for (rte_ring* r : sh.punt_rings) rte_ring_free(r);
@@ -196,6 +223,7 @@ uint32_t teardown_runtime(Runtime* rt) {
     if (sh.rcu) sh.rcu->drain();
     sh.neighbors.reset();
     sh.rcu.reset();
+    sh.rdma.reset();
     uint32_t leaked = 0;
     if (sh.pool) {
         leaked = rt->pool_size - rte_mempool_avail_count(sh.pool);

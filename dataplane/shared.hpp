@@ -11,6 +11,7 @@
 #include "dataplane/lb/lb_worker.hpp"
 #include "dataplane/neighbor/table.hpp"
 #include "dataplane/port_registry.hpp"
+#include "dataplane/rdma/rdma_ports.hpp"
 #include "dataplane/rcu/domain.hpp"
 #include "dataplane/tables/root.hpp"
 
@@ -31,6 +32,7 @@ struct Shared {
     uint16_t agent_txq = 0;                       // TX queue index the agent uses
     uint32_t agent_reader = 0;                    // the agent's RCU reader id
     std::vector<std::unique_ptr<LbWorker>> lb_workers;  // one per worker, in worker order
+    std::unique_ptr<RdmaRuntime> rdma;            // RDMA peers as ports (rdma/rdma_ports.hpp); null: none
 };
 
 }  // namespace sluice::dp

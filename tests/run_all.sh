@@ -152,7 +152,7 @@ resolve_tools
 # checker). The parsers, packet code and CLI formatting are single-threaded
 # and run under ASan/UBSan; leaving them out of the TSan build keeps CI
 # inside its 30 minutes.
-TSAN_DEFAULT="test_dataplane test_lifecycle test_tables test_lb test_neighbor test_channel test_health test_control"
+TSAN_DEFAULT="test_dataplane test_lifecycle test_tables test_lb test_neighbor test_channel test_health test_control test_rdma_standin test_rdma_transport"
 TSAN_TESTS=${TSAN_TESTS:-$TSAN_DEFAULT}
 [[ $TSAN_TESTS == all ]] && TSAN_TESTS=""
 

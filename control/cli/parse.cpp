@@ -112,6 +112,7 @@ void build(Tree& t, GlobalOptions& g, Vars& v) {
     auto* workers = show->add_subcommand("workers", "per core counters");
     add_stats(workers, v);
     show->add_subcommand("status", "instance, uptime, config version, control session");
+    show->add_subcommand("rdma", "RDMA peers: state, credits, packets, credit stalls, QP resets, losses");
 
     // route -----------------------------------------------------------------
     auto* rt = app.add_subcommand("route", "add or delete a route (control process)");
@@ -507,6 +508,7 @@ std::string interactive_help() {
            "  show which tcp|udp SRC SPORT DST DPORT  which backend a 5-tuple gets\n"
            "  show workers [stats]                    per core counters\n"
            "  show status                             instance, config, control session\n"
+           "  show rdma                               RDMA peers: state, credits, packets, stalls, resets\n"
            "  route add PREFIX via ADDR [dev PORT] [via ADDR [dev PORT] ...] | route add PREFIX dev PORT\n"
            "  route del PREFIX\n"
            "  backend add VIP ADDR [port N] [weight N]\n"

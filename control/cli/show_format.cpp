@@ -236,6 +236,15 @@ Spec spec_for(const std::string& what) {
             {"SINCE", {"since"}},
         };
         s.hidden = {"progress", "rise", "fall", "last", "last_result", "latency_ms", "probed", "probe_port"};
+    } else if (what == "rdma") {
+        // RDMA peers (docs/rdma.md, "Counters"); the rest of each peer's
+        // counters are listed under the table.
+        s.rows_key = "rdma";
+        s.columns = {{"NAME", {"name"}},           {"STATE", {"state"}},        {"PHASE", {"phase"}},
+                     {"DEVICE", {"device"}},       {"CREDITS", {"credits"}},    {"IN-FLIGHT", {"in_flight"}},
+                     {"TX", {"tx_packets"}},       {"RX", {"rx_packets"}},      {"STALLS", {"credit_stalls"}},
+                     {"RESETS", {"qp_resets"}},    {"LOST", {"lost_in_flight"}}};
+        s.details = true;
     } else if (what == "workers") {
         // A worker: rx = forwarded + punted + dropped; the agent's own
         // counters and the per-reason drops are listed under the table.

@@ -81,8 +81,8 @@ bool get_key(const Json& args, BackendKey* k, channel::Error* err) {
     return true;
 }
 
-const char* const kShowWhat[] = {"status",   "ports", "routes", "neighbors", "vips",
-                                 "backends", "drops", "which",  "workers",   "health"};
+const char* const kShowWhat[] = {"status", "ports", "routes",  "neighbors", "vips", "backends",
+                                 "drops",  "which", "workers", "health",    "rdma"};
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/callback_gate.hpp"
 #include "dataplane/agent/telemetry_data.hpp"
+#include "dataplane/rdma/telemetry_rdma.hpp"
 #include "dataplane/agent/telemetry_lb.hpp"
 #include "dataplane/channel/state.hpp"
 #include "dataplane/reload/reloader.hpp"
@@ -145,6 +146,14 @@ int cmd_icmp(const char*, const char*, rte_tel_data* d) {
     return to_tel(gather_icmp(*a), d);
 }
 
+// RDMA peers: state, link phase, counters (dataplane/rdma/).
+int cmd_rdma(const char*, const char*, rte_tel_data* d) {
+    Shared* sh = g_shared.load();
+    if (!sh) return -1;
+    if (!sh->rdma) return to_tel(TelJson::object(), d);
+    return to_tel(gather_rdma(*sh->rdma), d);
+}
+
 // The control channel: connected, peer, generation, owner, ... (no control
 // state: the channel is not running; nothing to say).
 int cmd_control(const char*, const char*, rte_tel_data* d) {
@@ -199,6 +208,8 @@ void telemetry_register(Shared* sh, Agent* agent, const ConfigReloader* reloader
                                "A VIP's backends and their counters (params: vip name[,page]).");
     rte_telemetry_register_cmd("/sluice/lb/which", gated<with_shared<lb_cmd_which>>,
                                "Which backend a 5-tuple gets (params: tcp|udp,src,sport,dst,dport).");
+    rte_telemetry_register_cmd("/sluice/rdma", gated<cmd_rdma>,
+                               "RDMA peers: state, link phase, credits, packets, stalls, resets, losses.");
     rte_telemetry_register_cmd("/sluice/control", gated<cmd_control>,
                                "Control channel: session, peer, generation, owner of the tables.");
 }
@@ -234,6 +245,7 @@ std::string render_stats(const Shared& sh, uint64_t config_version, const Contro
         std::snprintf(line, sizeof line, "%-8s %14" PRIu64 " %14" PRIu64 "\n", p.spec.name.c_str(), rx, tx);
         out += line;
     }
+    if (sh.rdma) out += rdma_lines(*sh.rdma);
     // The identities of docs/architecture.md ("Counters"), one row per core.
     std::snprintf(line, sizeof line, "%-8s %14s %14s %14s %14s\n", "core", "rx", "forwarded", "punted",
                   "dropped");

@@ -82,7 +82,8 @@ TelJson gather_drops(const Shared& sh) {
 TelJson gather_port(const Shared& sh, const Port& port) {
     const drivers::PortInfo& p = port.info;
     rte_eth_stats st{};
-    rte_eth_stats_get(p.port_id, &st);
+    // An RDMA peer's port has no ethdev: its device counters are in /sluice/rdma.
+    if (!(sh.rdma && sh.rdma->get(p.port_id))) rte_eth_stats_get(p.port_id, &st);
     uint64_t sw_rx = 0, sw_tx = 0;
     for (const auto& core : sh.cores) {
         sw_rx += read(core->rx[p.port_id]);

@@ -8,6 +8,7 @@
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/pkt/checksum.hpp"
 #include "dataplane/pkt/eth.hpp"
+#include "dataplane/rdma/worker_rdma.hpp"
 #include "dataplane/tx_contract.hpp"
 #include "dataplane/pkt/validate.hpp"
 
@@ -72,7 +73,9 @@ void Agent::send_on(uint16_t port, rte_mbuf* m) {
 #endif
     // The agent's TX queue frees what it accepted: count before handing over.
     bool own = originated(m);
-    if (rte_eth_tx_burst(port, sh_.agent_txq, &m, 1) == 1) {
+    // An RDMA peer's port: through its hand-off ring to the owning worker.
+    const RdmaPort* rp = sh_.rdma ? sh_.rdma->get(port) : nullptr;
+    if (rp ? rdma_agent_send(const_cast<RdmaPort&>(*rp), m) : rte_eth_tx_burst(port, sh_.agent_txq, &m, 1) == 1) {
         bump(c_.tx[port]);
         bump(own ? c_.agent.originated : c_.agent.handled);
     } else {

@@ -45,7 +45,7 @@ public:
 };
 
 inline constexpr const char* kShowWhat[] = {"status", "ports",  "routes", "neighbors", "vips",
-                                            "backends", "drops", "which", "workers"};
+                                            "backends", "drops", "which", "workers", "rdma"};
 
 // Which connection stages a sync (one at a time): 0 = none. Server thread only.
 struct SyncLock {

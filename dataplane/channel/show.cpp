@@ -11,9 +11,11 @@
 #include "dataplane/agent/agent.hpp"
 #include "dataplane/agent/telemetry_data.hpp"
 #include "dataplane/channel/state.hpp"
+#include "dataplane/rdma/telemetry_rdma.hpp"
 #include "dataplane/reload/reloader.hpp"
 #include "dataplane/shared.hpp"
 #include "dataplane/tables/builder.hpp"
+#include "drivers/rdma/transport/peer.hpp"
 
 namespace sluice::dp {
 
@@ -108,12 +110,16 @@ Json show_ports(const Shared& sh) {
         j["name"] = port.spec.name;
         j["id"] = p.port_id;
         rte_eth_link link{};
-        rte_eth_link_get_nowait(p.port_id, &link);
+        const RdmaPort* rp = sh.rdma ? sh.rdma->get(p.port_id) : nullptr;
+        if (rp)  // an RDMA peer: the link is up when its queue pair is
+            link.link_status = rp->peer && rp->peer->state() == drivers::rdma::PeerState::up ? RTE_ETH_LINK_UP : 0;
+        else
+            rte_eth_link_get_nowait(p.port_id, &link);
         j["link"] = {{"up", link.link_status == RTE_ETH_LINK_UP},
                      {"speed_mbps", link.link_speed},
                      {"full_duplex", link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX}};
         rte_eth_stats st{};
-        rte_eth_stats_get(p.port_id, &st);
+        if (!rp) rte_eth_stats_get(p.port_id, &st);
         j["nic_rx_bytes"] = st.ibytes;
         j["nic_tx_bytes"] = st.obytes;
         Json queues = Json::array();
@@ -310,6 +316,19 @@ Outcome show_now(const ShowContext& ctx, const std::string& what, const Json& ar
     if (what == "workers") {
         if (!only_args(args, {}, &fe)) return field_error(fe);
         return Json{{"workers", plain(gather_workers(*ctx.sh))}};
+    }
+    if (what == "rdma") {  // RDMA peers (docs/rdma.md): one row each, in config order
+        if (!only_args(args, {}, &fe)) return field_error(fe);
+        Json rows = Json::array();
+        if (ctx.sh->rdma) {
+            const Json peers = plain(gather_rdma(*ctx.sh->rdma));  // alive through the loop
+            for (auto& [name, v] : peers.items()) {
+                Json row = {{"name", name}};
+                row.update(v);
+                rows.push_back(std::move(row));
+            }
+        }
+        return Json{{"rdma", std::move(rows)}};
     }
     if (what == "neighbors") return show_neighbors(ctx, args);
     if (what == "vips") return show_vips(ctx, args);

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "config/load.hpp"
+#include "config/rdma.hpp"
 #include "dataplane/tables/builder.hpp"
 
 namespace sluice::dp {
@@ -20,6 +21,7 @@ FixedAtStart FixedAtStart::of(const config::Config& c) {
     f.control_socket = c.control.socket;
     f.control_group = c.control.group;
     f.control_max_message = c.control.max_message;
+    f.rdma_peers = c.rdma_peers;
     return f;
 }
 
@@ -49,6 +51,23 @@ std::vector<std::string> restart_only_changes(const config::Config& next, const 
     if (next.control.max_message != fixed.control_max_message)
         restart("control.max_message", std::to_string(fixed.control_max_message),
                 std::to_string(next.control.max_message));
+    // An RDMA peer's queue pair, registered memory and worker are set up
+    // once (docs/config.md, "rdma"): no field of it reloads.
+    if (next.rdma_peers.size() != fixed.rdma_peers.size()) {
+        out.push_back(file + ": rdma.peers: the number of RDMA peers changed from " +
+                      std::to_string(fixed.rdma_peers.size()) + " to " + std::to_string(next.rdma_peers.size()) +
+                      "; peers cannot be added or removed without a restart");
+    } else {
+        for (size_t i = 0; i < next.rdma_peers.size(); ++i) {
+            auto fields = config::changed_rdma_fields(fixed.rdma_peers[i], next.rdma_peers[i]);
+            if (fields.empty()) continue;
+            std::string names;
+            for (auto f : fields) names += (names.empty() ? "" : ", ") + std::string(f);
+            out.push_back(file + ":" + std::to_string(next.rdma_peers[i].mark.line) + ": rdma.peers[" +
+                          std::to_string(i) + "]: " + names + " cannot change at run time (restart to change " +
+                          (fields.size() == 1 ? "it" : "them") + "); no RDMA peer field reloads");
+        }
+    }
     if (next.ports.size() != fixed.ports.size()) {
         out.push_back(file + ": ports: the number of ports changed from " + std::to_string(fixed.ports.size()) +
                       " to " + std::to_string(next.ports.size()) +
@@ -146,14 +165,18 @@ void diff_settings_and_addresses(const config::Config& next, const TableBuilder&
     // Addresses: a port whose list differs in any way (order included: the
     // first address of a family is the source of ICMP errors) is replaced
     // whole, in one publication.
-    for (const auto& pc : next.ports) {
-        int id = running.port_id(pc.name);
-        if (id < 0) continue;
+    auto diff_addresses = [&](const std::string& name, const std::vector<net::Prefix>& want) {
+        int id = running.port_id(name);
+        if (id < 0) return;
         const auto& have = running.addresses(uint16_t(id));
-        if (have == pc.addresses) continue;
-        for (const auto& a : have) b.addresses.push_back({api::AddressUpdate::Op::del, pc.name, a});
-        for (const auto& a : pc.addresses) b.addresses.push_back({api::AddressUpdate::Op::add, pc.name, a});
-    }
+        if (have == want) return;
+        for (const auto& a : have) b.addresses.push_back({api::AddressUpdate::Op::del, name, a});
+        for (const auto& a : want) b.addresses.push_back({api::AddressUpdate::Op::add, name, a});
+    };
+    for (const auto& pc : next.ports) diff_addresses(pc.name, pc.addresses);
+    // An RDMA peer is a port to the tables (dataplane/rdma/rdma_ports.hpp);
+    // its addresses are restart-only, so this adds them once, at start-up.
+    for (const auto& rp : next.rdma_peers) diff_addresses(rp.name, rp.addresses);
 }
 
 void diff_routes(const std::vector<config::Route>& next, TableBuilder& running, api::Batch& b) {

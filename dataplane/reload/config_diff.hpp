@@ -27,6 +27,8 @@ struct FixedAtStart {
     std::string control_socket;
     std::string control_group;
     uint32_t control_max_message = 0;
+    // Every field of every RDMA peer (config/rdma.hpp, changed_rdma_fields).
+    std::vector<config::RdmaPeerConfig> rdma_peers;
 
     static FixedAtStart of(const config::Config& c);
 };

@@ -10,6 +10,8 @@
 
 #include "dataplane/lb/lb_worker.hpp"
 #include "dataplane/lb/stage.hpp"
+#include "dataplane/rdma/rdma_ports.hpp"
+#include "dataplane/rdma/worker_rdma.hpp"
 #include "dataplane/sleep.hpp"
 #include "dataplane/tx_contract.hpp"
 #include "dataplane/worker/forward.hpp"
@@ -31,6 +33,16 @@ void flush(const WorkerSetup& w, BurstResult& r) {
 #ifndef NDEBUG
         for (uint16_t k = 0; k < cnt; ++k) RTE_VERIFY(tx_checked(r.tx[port][k], w.pool));
 #endif
+        // An RDMA peer's port (one test per port used, only when peers are
+        // configured): the peer frees and counts what it does not take.
+        if (w.rdma) [[unlikely]] {
+            if (RdmaPort* rp = w.rdma->by_port[port]) {
+                uint16_t sent = rdma_send(*rp, w.id, r.tx[port], cnt, c);
+                bump(c.tx[port], sent);
+                forwarded += sent;
+                continue;
+            }
+        }
         uint16_t sent = rte_eth_tx_burst(port, uint16_t(w.id), r.tx[port], cnt);
         bump(c.tx[port], sent);
         forwarded += sent;
@@ -108,6 +120,17 @@ int worker_main(void* arg) {
             got += n;
             bump(c.rx[q.port], n);
             bump(w.queue_counters[q.port][q.queue].rx, n);
+            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb);
+            flush(w, *res);
+        }
+        // The RDMA peers this worker owns enter the same path as a port's
+        // RX queue (rdma/worker_rdma.hpp).
+        for (RdmaPort* rp : w.rdma_owned) {
+            uint16_t n = rdma_owner_step(*rp, pkts, burst);
+            if (n == 0) continue;
+            got += n;
+            bump(c.rx[rp->port_id], n);
+            bump(w.queue_counters[rp->port_id][0].rx, n);
             forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb);
             flush(w, *res);
         }

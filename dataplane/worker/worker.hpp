@@ -18,6 +18,8 @@ struct rte_ring;
 namespace sluice::dp {
 
 struct LbWorker;
+struct RdmaPort;
+struct RdmaRuntime;
 
 struct RxQueueRef {
     uint16_t port;
@@ -36,6 +38,10 @@ struct WorkerSetup {
     rte_ring* punt_ring = nullptr;
     const std::atomic<bool>* stop = nullptr;
     LbWorker* lb = nullptr;                  // the worker's flow table and LB counters (lb/lb_worker.hpp)
+    // RDMA peers (rdma/rdma_ports.hpp): the ones this worker owns and polls,
+    // and every peer port by id (null when none is configured).
+    std::vector<RdmaPort*> rdma_owned;
+    const RdmaRuntime* rdma = nullptr;
 };
 
 // lcore entry point; arg is a WorkerSetup*.

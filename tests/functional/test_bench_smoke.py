@@ -5,7 +5,8 @@ the table-update step on 10^4-route tables (tests/perf/tables_bench.py);
 report.py renders the results. No timing is asserted: only that every
 contender forwarded traffic the source wrote, that every table step ran,
 that no sampled packet went to a stale or wrong next hop while routes
-changed (issue 7), and that the page has the tables. Benchmarks themselves
+changed (issue 7), that two data planes passed traffic over a stand-in RDMA
+link (issue 10), and that the page has the tables. Benchmarks themselves
 run outside the test suite."""
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ def test_bench_smoke_every_contender_forwards(tmp_path):
     assert churn["result"]["samples_checked"] > 0, churn["result"]
     assert (churn["result"]["stale"], churn["result"]["wrong"]) == (0, 0), churn["result"]
 
+    # The RDMA profiles (issue 10): the baseline and two nodes over a
+    # stand-in link both delivered traffic at each frame size; the transport
+    # alone ran.
+    rdma = data["rdma"]
+    assert [r["size"] for r in rdma["results"]] == [64, 1500], rdma
+    for r in rdma["results"]:
+        for what in ("baseline", "rdma"):
+            assert (r[what].get("mpps") or 0) > 0, f"{r['size']} B {what}: {r[what]}"
+        assert r["rdma"]["b_peer"].get("rx", 0) > 0, r["rdma"]
+    assert all(x.get("mpps", 0) > 0 for x in rdma["alone"]["rows"]), rdma["alone"]
+
     page = tmp_path / "perf.md"
     r = subprocess.run([sys.executable, str(REPO / "tests/perf/report.py"), "--results", str(out),
                         "--markdown", str(page)], capture_output=True, text=True, timeout=60)
@@ -66,3 +78,4 @@ def test_bench_smoke_every_contender_forwards(tmp_path):
     assert "sluice / best l3fwd" in text
     assert "## Table updates" in text and "| full load | 10 000 |" in text
     assert "| routes | changes / s |" in text
+    assert "## RDMA transport" in text and "| 64 B |" in text

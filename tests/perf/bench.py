@@ -8,6 +8,7 @@ in one run. Writes docs/perf.md and docs/perf.png.
     python3 tests/perf/bench.py --smoke --out /tmp/r.json --no-report   # 1 s per contender
     python3 tests/perf/bench.py --only tables   # only the table-update step, merged into docs/perf.json
     python3 tests/perf/bench.py --only lb       # only the load balancer profiles, merged likewise
+    python3 tests/perf/bench.py --only rdma     # only the RDMA transport profiles, merged likewise
 
 Traffic: two net_null ports (RX hands out mbufs, TX frees them; no packet
 ever leaves the process) plus the LD_PRELOAD shim libsluice_trafficgen.so,
@@ -36,6 +37,11 @@ Load balancer (tests/perf/lb_bench.py): VIP traffic (1 000 and 1 000 000
 backends against l3fwd LPM (and sluice) routing the same packets, callgrind
 with the LB stage's share, the Maglev build time and backend changes to
 publication at 1 000 VIPs; results under "lb" in the JSON.
+
+RDMA transport (tests/perf/rdma_bench.py): two sluice processes joined by a
+stand-in RDMA link against one process forwarding net_null to net_null, 64
+and 1500-byte frames, callgrind with the transport's and the stand-in's
+share, and the transport alone (bench_rdma_transport); results under "rdma".
 """
 import argparse
 import json
@@ -48,6 +54,7 @@ import sys
 import time
 
 import lb_bench
+import rdma_bench
 import tables_bench
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,7 +154,7 @@ def write_ours_config(path, routes_file):
 # ---------------------------------------------------------------- build
 BENCH_TARGETS = ["dataplane/sluice-dp", "tests/perf/trafficgen/libsluice_trafficgen.so", "tests/perf/bench_stages",
                  "tests/perf/bench_tables", "tests/perf/bench_churn", "tests/perf/bench_config_load",
-                 "tests/perf/bench_lb_update"]
+                 "tests/perf/bench_lb_update", "tests/unit/rdma/transport/bench_rdma_transport"]
 
 
 def ensure_build(build_dir, dry):
@@ -454,7 +461,10 @@ def main():
     ap.add_argument("--no-lb", action="store_true", help="skip the load balancer profiles")
     ap.add_argument("--no-callgrind-lb", action="store_true", help="load balancer profiles without callgrind")
     ap.add_argument("--callgrind-seconds-lb", type=int, default=15, help="seconds of VIP traffic under callgrind")
-    ap.add_argument("--only", choices=["tables", "lb"],
+    ap.add_argument("--no-rdma", action="store_true", help="skip the RDMA transport profiles")
+    ap.add_argument("--callgrind-seconds-rdma", type=int, default=15,
+                    help="seconds of traffic with one RDMA node under callgrind")
+    ap.add_argument("--only", choices=["tables", "lb", "rdma"],
                     help="run only this step (with --quick/--smoke: their sizes) and merge its results into --out")
     ap.add_argument("--load-timeout", type=int, default=1500, help="max seconds from start to first traffic")
     ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
@@ -512,6 +522,9 @@ def main():
             reserve_hugepages(1536)
     if a.only == "lb":
         run_lb_only(a, tables_mode, command_line, shim, ours_bin)
+        return
+    if a.only == "rdma":
+        run_rdma_only(a, tables_mode, command_line, shim, ours_bin)
         return
 
     os.makedirs(a.workdir, exist_ok=True)
@@ -653,6 +666,9 @@ def main():
     if not a.no_lb and not a.dry_run:
         doc["lb"] = run_lb(a, tables_mode, command_line, shim, ours_bin, l3fwd_bin)
         save()
+    if not a.no_rdma and not a.dry_run:
+        doc["rdma"] = run_rdma(a, tables_mode, command_line, shim, ours_bin)
+        save()
     if not a.no_tables:
         doc["tables"] = run_tables(a, tables_mode, command_line)
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -677,18 +693,27 @@ def run_tables_only(a, mode, command_line):
     rec = run_tables(a, mode, command_line)
     if a.dry_run:
         return
-    doc = None
+    merge_step(a, command_line, "tables", rec, "table updates")
+
+
+def read_results(a, command_line):
+    """The results file as it is, or an empty one (a step run alone)."""
     if os.path.exists(a.out):
         with open(a.out) as f:
-            doc = json.load(f)
-    if doc is None:
-        doc = {"meta": {"command": command_line, "cpu": cpu_model(), "cores": os.cpu_count(),
-                        "build": os.path.relpath(a.build, ROOT)},
-               "results": [], "ratios": [], "callgrind": [], "micro": None}
-    doc["tables"] = rec
+            return json.load(f)
+    return {"meta": {"command": command_line, "cpu": cpu_model(), "cores": os.cpu_count(),
+                     "build": os.path.relpath(a.build, ROOT)},
+            "results": [], "ratios": [], "callgrind": [], "micro": None}
+
+
+def merge_step(a, command_line, key, rec, what, doc=None):
+    """Puts one step's results under `key` of the results file (the rest
+    stays as it was) and renders the report again."""
+    doc = doc or read_results(a, command_line)
+    doc[key] = rec
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
-    log(f"wrote {a.out} (table updates merged)")
+    log(f"wrote {a.out} ({what} merged)")
     write_report(a)
 
 
@@ -708,10 +733,7 @@ def run_lb_only(a, mode, command_line, shim, ours_bin):
     if a.dry_run:
         return
     rec = run_lb(a, mode, command_line, shim, ours_bin, None)
-    doc = None
-    if os.path.exists(a.out):
-        with open(a.out) as f:
-            doc = json.load(f)
+    doc = read_results(a, command_line) if os.path.exists(a.out) else None
     if a.no_callgrind_lb and not rec.get("callgrind") and doc and (doc.get("lb") or {}).get("callgrind"):
         # Instruction counts do not depend on the machine's load: keep the
         # previous run's, re-read from its callgrind files when still there.
@@ -721,15 +743,24 @@ def run_lb_only(a, mode, command_line, shim, ours_bin):
             if r.get("thread_file") and os.path.exists(r["thread_file"]) and r.get("packets"):
                 r["breakdown"] = callgrind_breakdown(r["thread_file"], r["packets"], top=16)
                 r["lb"] = lb_bench.lb_breakdown(r["thread_file"], r["packets"])
-    if doc is None:
-        doc = {"meta": {"command": command_line, "cpu": cpu_model(), "cores": os.cpu_count(),
-                        "build": os.path.relpath(a.build, ROOT)},
-               "results": [], "ratios": [], "callgrind": [], "micro": None}
-    doc["lb"] = rec
-    with open(a.out, "w") as f:
-        json.dump(doc, f, indent=1)
-    log(f"wrote {a.out} (load balancer merged)")
-    write_report(a)
+    merge_step(a, command_line, "lb", rec, "load balancer", doc)
+
+
+def run_rdma(a, mode, command_line, shim, ours_bin):
+    log(f"RDMA transport profiles ({mode})")
+    rec = rdma_bench.run(a, sys.modules[__name__], mode, log, ours_bin, shim)
+    rec["command"] = command_line
+    return rec
+
+
+def run_rdma_only(a, mode, command_line, shim, ours_bin):
+    """The RDMA step alone, merged into the results file (its other results
+    and meta stay as they were)."""
+    os.makedirs(a.workdir, exist_ok=True)
+    if a.dry_run:
+        return
+    rec = run_rdma(a, mode, command_line, shim, ours_bin)
+    merge_step(a, command_line, "rdma", rec, "RDMA")
 
 
 def write_report(a):

@@ -668,6 +668,76 @@ def lb_cost_notes(lb, cg):
     return ("Where the VIP path's instructions go (callgrind, figures per packet):\n\n" + "\n".join(out) + "\n")
 
 
+def rdma_section(data):
+    r = data.get("rdma")
+    if not r:
+        return "Not run (`--no-rdma`; `python3 tests/perf/bench.py --only rdma` adds it)."
+    if r.get("error"):
+        return "Failed: " + r["error"]
+    out = [f"Two sluice processes joined only by an RDMA peer on the software stand-in (docs/rdma.md), "
+           f"against one process forwarding net_null to net_null, in the same rounds (`{r.get('command', '')}`, "
+           f"{r.get('started', '?')}). IPv4 UDP, {num(r.get('prefixes', 0))} destinations, "
+           f"{num(r.get('flows', 0))} flows, one route per node. Over RDMA, node A's worker (lcore 1) forwards "
+           "every packet once and posts it to the peer; node B's worker (lcore 0) receives it from the peer and "
+           "forwards it once more: each core does one forwarding pass and one side of the transport, so the "
+           "delivered rate is the rate of one core doing both. Delivered = B's TX; median of the one-second "
+           f"samples after {r.get('warmup')} s, median over rounds.", "",
+           "| frame | net_null → net_null (Mpps) | over the RDMA link (Mpps) | ratio | offered by A (Mpps) | "
+           "credit stalls (A) | QP resets | lost in flight |",
+           "|---|---|---|---|---|---|---|---|"]
+    for size in r.get("sizes") or []:
+        rows = [x for x in r.get("results") or [] if x["size"] == size]
+        if not rows:
+            continue
+        b = [x["baseline"].get("mpps") for x in rows if x["baseline"].get("mpps")]
+        p = [x["rdma"].get("mpps") for x in rows if x["rdma"].get("mpps")]
+        rat = [x["ratio"] for x in rows if x.get("ratio")]
+        off = [x["rdma"].get("offered_mpps") for x in rows if x["rdma"].get("offered_mpps")]
+        last = rows[-1]["rdma"]
+        ap, bp = last.get("a_peer") or {}, last.get("b_peer") or {}
+        med = lambda v: statistics.median(v) if v else None  # noqa: E731
+        out.append(f"| {size} B | {fmt(med(b), 2)} | {fmt(med(p), 2)} | {fmt(med(rat), 2)} | {fmt(med(off), 2)} | "
+                   f"{num(ap.get('credit_stalls', 0))} | {ap.get('qp_resets', '?')} / {bp.get('qp_resets', '?')} | "
+                   f"{ap.get('lost_in_flight', '?')} / {bp.get('lost_in_flight', '?')} |")
+    errs = [x for x in r.get("results") or [] if x["rdma"].get("error") or x["baseline"].get("error")]
+    if errs:
+        out.append("")
+        out.append(f"{len(errs)} run(s) failed: " + "; ".join(
+            (x["rdma"].get("error") or x["baseline"].get("error") or "") for x in errs[:3]))
+    cg = [c for c in r.get("callgrind") or [] if "ipp" in c]
+    if cg:
+        out += ["", "Instructions per packet (callgrind, 64 B; each node under valgrind while the other runs "
+                "natively; the shim's packet writing excluded). *Stand-in* is what an HCA does in hardware "
+                "(the copies onto and off the shared-memory wire, completions); *transport* is "
+                "drivers/rdma/transport and the data plane's peer glue; *forwarding* is the rest of the worker's "
+                "loop:", "",
+                "| node | per packet | forwarding | transport | stand-in | transport share (without the stand-in) |",
+                "|---|---|---|---|---|---|"]
+        for c in cg:
+            own = c["ipp"] - c["standin_ipp"]
+            share = c["transport_ipp"] / own if own else 0
+            out.append(f"| {'A (forward, send)' if c['node'] == 'a' else 'B (receive, forward)'} | {c['ipp']:.0f} | "
+                       f"{c['forwarding_ipp']:.0f} | {c['transport_ipp']:.0f} | {c['standin_ipp']:.0f} | "
+                       f"{share * 100:.0f}% |")
+    for c in r.get("callgrind") or []:
+        if c.get("error"):
+            out.append(f"\nCallgrind of node {c.get('node')}: {c['error']}")
+    alone = (r.get("alone") or {}).get("rows") or []
+    if alone:
+        out += ["", "The transport alone (`bench_rdma_transport`: one thread posting bursts of 32 from one stand-in "
+                "peer and receiving them on the other, credits and completions included):", "",
+                "| frame | Mpps | ns per packet |", "|---|---|---|"]
+        for x in alone:
+            if x.get("error"):
+                out.append(f"| {x.get('size')} | failed: {x['error'][:120]} | |")
+            else:
+                out.append(f"| {x.get('size')} B | {fmt(x.get('mpps'), 2)} | {fmt(x.get('ns_per_packet'), 1)} |")
+    out += ["", "On hardware, `tests/perf/rdma_hw_bench.sh <device>` compares the transport with `ib_send_bw` "
+            "on the same device (target: within 10% of its 64-byte message rate); this machine has no RDMA "
+            "device."]
+    return "\n".join(out)
+
+
 def mpps_of(rec):
     return (rec or {}).get("mpps")
 
@@ -745,7 +815,8 @@ def page(data, rows, plot_name):
               "CPU time per packet (per destination for the lookups, 32 a call), same release build:\n",
               micro_section(data), "",
               "## Table updates\n", tables_section(data).rstrip("\n"), "",
-              "## Load balancer\n", lb_section(data).rstrip("\n"), "", METHOD]
+              "## Load balancer\n", lb_section(data).rstrip("\n"), "",
+              "## RDMA transport\n", rdma_section(data).rstrip("\n"), "", METHOD]
     return "\n".join(parts) + "\n"
 
 

@@ -6,7 +6,8 @@
 // generator but this write, which all of them pay alike. A thread samples
 // the ports' counters once a second into $SLUICE_TG_OUT (JSON lines).
 //
-// Environment: SLUICE_TG_PROFILE=v4|v6 (default v4), SLUICE_TG_PREFIXES=N
+// Environment: SLUICE_TG_PROFILE=v4|v6 (default v4), SLUICE_TG_SIZE=60..1514
+// (IPv4 frame bytes without FCS, default 60), SLUICE_TG_PREFIXES=N
 // (1..1048576), SLUICE_TG_FLOWS=N[,N...] (1..1048576 each),
 // SLUICE_TG_SEGMENT=S (seconds), SLUICE_TG_RX_CSUM=good|none (default
 // none: IPv4 checksum verdict flags as a NIC with RX offload sets them),
@@ -49,6 +50,10 @@ struct Profile {
     // Added to every IPv4 destination: 0, or (with SLUICE_TG_DST) the fixed
     // destination minus prefix 0's host, so that the fill has no branch.
     uint32_t dst_delta = 0;
+    // IPv4 frame length without FCS (SLUICE_TG_SIZE, 60..1514): the RDMA
+    // benchmark's 1500-byte profile. Only the first 64 bytes are written per
+    // packet; the UDP payload beyond them is left as the buffer holds it.
+    uint16_t v4_len = 60;
     std::string out;
 };
 
@@ -85,6 +90,7 @@ Profile read_profile() {
     if (const char* c = std::getenv("SLUICE_TG_RX_CSUM"); c && std::strcmp(c, "good") == 0 && !p.v6)
         p.rx_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
     if (const char* o = std::getenv("SLUICE_TG_OUT")) p.out = o;
+    p.v4_len = uint16_t(env_u32("SLUICE_TG_SIZE", 60, 60, 1514));
     if (const char* d = std::getenv("SLUICE_TG_DST"); d && *d && !p.v6) {
         unsigned a = 0, b = 0, c = 0, e = 0;
         if (std::sscanf(d, "%u.%u.%u.%u", &a, &b, &c, &e) == 4 && a < 256 && b < 256 && c < 256 && e < 256) {
@@ -95,7 +101,7 @@ Profile read_profile() {
     return p;
 }
 
-constexpr uint16_t kV4Frame = 60;  // 64 bytes on the wire with the FCS
+// IPv4 frames are prof.v4_len bytes (60 by default: 64 on the wire with the FCS).
 constexpr uint16_t kV6Frame = 78;
 
 // Per RX queue: the templates and where we are in them. Destinations are
@@ -126,16 +132,17 @@ void build_template(QueueGen& g, const uint8_t mac[6]) {
     uint8_t* ip = g.tmpl + 14;
     if (!g.prof.v6) {
         g.tmpl[12] = 0x08;
-        g.len = kV4Frame;
+        g.len = g.prof.v4_len;
         ip[0] = 0x45;
-        ip[2] = 0;
-        ip[3] = 46;
+        ip[2] = uint8_t((g.len - 14) >> 8);
+        ip[3] = uint8_t(g.len - 14);
         ip[8] = 64;
         ip[9] = 17;
         uint8_t* udp = ip + 20;
         udp[2] = 0x13;
         udp[3] = 0x88;  // dport 5000
-        udp[5] = 26;    // UDP length
+        udp[4] = uint8_t((g.len - 34) >> 8);  // UDP length
+        udp[5] = uint8_t(g.len - 34);
         // Per packet only the addresses change: their words are added to
         // this sum (RFC 1071), not the whole header re-summed.
         for (int i = 0; i < 20; i += 2) g.v4_sum += uint32_t(ip[i] << 8 | ip[i + 1]);
@@ -278,9 +285,9 @@ void attach(uint16_t port) {
             std::fprintf(stderr, "trafficgen: cannot add an RX callback on port %u queue %u\n", port, q);
     }
     g_ports.push_back(port);
-    std::fprintf(stderr, "trafficgen: port %u: %s, %u prefixes%s, %u flows, %u queues\n", port,
-                 prof.v6 ? "IPv6 78 B" : "IPv4 64 B", prof.prefixes, prof.dst_delta ? " (one fixed destination)" : "",
-                 prof.flows[0], nq);
+    std::fprintf(stderr, "trafficgen: port %u: %s %u B, %u prefixes%s, %u flows, %u queues\n", port,
+                 prof.v6 ? "IPv6" : "IPv4", prof.v6 ? kV6Frame + 4u : prof.v4_len + 4u, prof.prefixes,
+                 prof.dst_delta ? " (one fixed destination)" : "", prof.flows[0], nq);
     if (!g_thread_started.exchange(true)) {
         g_flows.store(prof.flows[0], std::memory_order_relaxed);
         if (!prof.out.empty()) std::thread(stats_thread, prof).detach();

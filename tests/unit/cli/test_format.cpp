@@ -196,6 +196,22 @@ TEST(Show, Health) {
               "checker: failures 9, in_flight 1, probes 238, targets 2\n");
 }
 
+TEST(Show, Rdma) {
+    Json r = Json::parse(R"({"rdma": [
+      {"name": "r0", "state": "up", "phase": "up", "device": "standin", "credits": 511, "in_flight": 3,
+       "tx_packets": 1200, "rx_packets": 1180, "credit_stalls": 0, "qp_resets": 1, "lost_in_flight": 2,
+       "connects": 2},
+      {"name": "r1", "state": "no_device", "device": "mlx5_0"}]})");
+    const std::string out = format_show("rdma", r);
+    EXPECT_EQ(out.substr(0, out.find('\n')),
+              "NAME  STATE      PHASE  DEVICE   CREDITS  IN-FLIGHT    TX    RX  STALLS  RESETS  LOST");
+    EXPECT_NE(out.find("r0    up         up     standin      511          3  1200  1180       0       1     2"),
+              std::string::npos) << out;
+    EXPECT_NE(out.find("r1    no_device"), std::string::npos) << out;
+    EXPECT_NE(out.find("connects 2"), std::string::npos) << out;  // the rest, listed under the table
+    EXPECT_EQ(format_show("rdma", Json::parse(R"({"rdma": []})")).find("r0"), std::string::npos);
+}
+
 TEST(Show, DropsNonzeroOnlyUnlessAll) {
     Json r = Json::parse(R"({"drops": {"ipv4_no_route": 12, "l2_not_for_us": 0, "tx_full": 3}})");
     EXPECT_EQ(format_show("drops", r),

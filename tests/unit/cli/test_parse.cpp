@@ -58,6 +58,7 @@ const RequestCase kRequests[] = {
      false},
     {"show workers", "show", R"({"what":"workers"})", false},
     {"show status", "show", R"({"what":"status"})", false},
+    {"show rdma", "show", R"({"what":"rdma"})", false},
     // route add: one gateway, ECMP with ports, on-link, link-local, `port` for `dev`
     {"route add 198.19.0.0/16 via 198.18.1.2", "route_add",
      R"({"prefix":"198.19.0.0/16","nexthops":[{"via":"198.18.1.2"}]})", true},
@@ -322,7 +323,7 @@ TEST(Parse, CommandTreeListsEveryCommand) {
     std::vector<std::string> top;
     for (const auto& c : t.children) top.push_back(c.name);
     EXPECT_EQ(top, (std::vector<std::string>{"show", "route", "backend", "reload", "capture"}));
-    EXPECT_EQ(t.children[0].children.size(), 11u);
+    EXPECT_EQ(t.children[0].children.size(), 12u);
     bool json = false;
     for (const auto& o : t.options) json = json || o == "--json";
     EXPECT_TRUE(json);

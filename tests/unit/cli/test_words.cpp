@@ -81,8 +81,8 @@ TEST(Complete, Commands) {
     EXPECT_EQ(complete_line(""), (Words{"backend", "capture", "exit", "help", "quit", "reload", "route", "show"}));
     EXPECT_EQ(complete_line("s"), (Words{"show"}));
     EXPECT_EQ(complete_line("re"), (Words{"reload"}));
-    EXPECT_EQ(complete_line("show "), (Words{"backends", "drops", "health", "neighbors", "ports", "route", "routes",
-                                             "status", "vips", "which", "workers"}));
+    EXPECT_EQ(complete_line("show "), (Words{"backends", "drops", "health", "neighbors", "ports", "rdma", "route",
+                                             "routes", "status", "vips", "which", "workers"}));
     EXPECT_EQ(complete_line("show ro"), (Words{"route", "routes"}));
     EXPECT_EQ(complete_line("show ports "), (Words{"stats"}));
     EXPECT_EQ(complete_line("route "), (Words{"add", "del"}));
