@@ -243,6 +243,38 @@ void drop_metrics(Registry& reg, const Json& result) {
     }
 }
 
+// RDMA peers (docs/rdma.md, "Counters"): one label set per peer. A data
+// plane without peers answers an empty list; an older one an error (nothing).
+void rdma_metrics(Registry& reg, const Json& result) {
+    for (const auto& [key, e] : entries(result, "rdma")) {
+        std::string name = str(*e, {"name"});
+        if (name.empty()) name = key;
+        if (name.empty()) continue;
+        const Labels l{{"peer", name}};
+        struct C {
+            const char* metric;
+            const char* field;
+            const char* help;
+        };
+        static const C kCounters[] = {
+            {"sluice_rdma_tx_packets_total", "tx_packets", "Frames sent to the RDMA peer."},
+            {"sluice_rdma_rx_packets_total", "rx_packets", "Frames received from the RDMA peer."},
+            {"sluice_rdma_tx_bytes_total", "tx_bytes", "Bytes sent to the RDMA peer."},
+            {"sluice_rdma_rx_bytes_total", "rx_bytes", "Bytes received from the RDMA peer."},
+            {"sluice_rdma_credit_stalls_total", "credit_stalls", "Frames not sent for want of credit."},
+            {"sluice_rdma_qp_resets_total", "qp_resets", "Queue pairs torn down and rebuilt."},
+            {"sluice_rdma_lost_in_flight_total", "lost_in_flight", "Frames in flight when a queue pair was torn down."},
+            {"sluice_rdma_completion_errors_total", "completion_errors", "Completions with an error status."},
+        };
+        for (const C& c : kCounters) add_counter(reg, c.metric, c.help, l, num(*e, {c.field}));
+        if (auto v = num(*e, {"credits"}))
+            reg.get("sluice_rdma_credits", "Send credits the data plane holds for the peer now.", Type::gauge)
+                .add(l, *v);
+        reg.get("sluice_rdma_up", "1 while the peer's queue pair is up.", Type::gauge)
+            .add(l, uint64_t(str(*e, {"state"}) == "up" ? 1 : 0));
+    }
+}
+
 void state_gauges(Registry& reg, const std::string& name, const std::string& help, const Labels& base,
                   const std::string& state) {
     Family& f = reg.get(name, help, Type::gauge);
@@ -359,6 +391,7 @@ bool Metrics::dataplane(std::vector<Family>& out) {
     }
     if (ports) port_metrics(reg, *ports);
     if (auto d = show(Json{{"what", "drops"}})) drop_metrics(reg, *d);
+    if (auto r = show(Json{{"what", "rdma"}})) rdma_metrics(reg, *r);
     std::vector<std::string> vips;
     if (auto v = show(Json{{"what", "vips"}})) {
         for (const auto& [key, e] : entries(*v, "vips")) {

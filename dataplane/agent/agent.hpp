@@ -20,6 +20,7 @@
 #include "dataplane/agent/mailbox.hpp"
 #include "dataplane/counters.hpp"
 #include "dataplane/neighbor/fsm.hpp"
+#include "dataplane/pkt/eth.hpp"
 #include "dataplane/neighbor/pending_queue.hpp"
 #include "dataplane/neighbor/table.hpp"
 #include "dataplane/neighbor/table_view.hpp"
@@ -35,6 +36,9 @@ struct rte_mempool;
 struct rte_ring;
 
 namespace sluice::dp {
+
+// The Ethernet header every frame the agent reads or builds starts with.
+inline constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
 
 class SignalSource;
 

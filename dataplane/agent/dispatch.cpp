@@ -16,8 +16,6 @@ namespace sluice::dp {
 
 namespace {
 
-constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
-
 void set_len(rte_mbuf* m, size_t len) {
     m->data_len = uint16_t(len);
     m->pkt_len = uint32_t(len);

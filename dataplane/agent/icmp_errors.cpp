@@ -16,10 +16,6 @@
 
 namespace sluice::dp {
 
-namespace {
-constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
-}
-
 uint16_t Agent::egress_mtu(const rte_mbuf* m) {
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, kEthHdr);
     auto r = route(*sh_.tables->get(), ip, m->data_len - kEthHdr);

@@ -13,10 +13,6 @@
 
 namespace sluice::dp {
 
-namespace {
-constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
-}  // namespace
-
 // An echo request to a VIP address is answered by the balancer itself, from
 // the VIP (docs/lb.md, "ICMP"): the address answers pings whatever its
 // backends' state, as Katran and IPVS directors do.

@@ -14,10 +14,6 @@
 
 namespace sluice::dp {
 
-namespace {
-constexpr uint16_t kEthHdr = pkt::kEthHdrLen;
-}
-
 // Every packet the agent builds comes from here, marked as its own: a
 // reused mbuf still carries the punt kind of its last life.
 rte_mbuf* Agent::alloc() {

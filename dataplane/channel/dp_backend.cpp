@@ -23,12 +23,6 @@ channel::Error rejected(std::vector<channel::Error::Item> items, const std::stri
     return e;
 }
 
-channel::Error stale(uint64_t requested, uint64_t last) {
-    return make_error(ErrorCode::stale_generation,
-                      "generation " + std::to_string(requested) + " is older than the last applied generation " +
-                          std::to_string(last),
-                      "args.generation");
-}
 
 }  // namespace
 

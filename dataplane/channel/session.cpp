@@ -20,8 +20,6 @@ channel::Error make_error(ErrorCode code, std::string message, std::string field
     return e;
 }
 
-namespace {
-
 channel::Error field_error(const FieldError& fe) { return make_error(ErrorCode::bad_field, fe.message, fe.field); }
 
 channel::Error stale(uint64_t requested, uint64_t last) {
@@ -30,6 +28,8 @@ channel::Error stale(uint64_t requested, uint64_t last) {
                           std::to_string(last),
                       "args.generation");
 }
+
+namespace {
 
 // The framed reply for a request's outcome; a reply above the message
 // limit becomes an error that says so.

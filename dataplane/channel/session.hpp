@@ -97,5 +97,9 @@ private:
 
 // Shorthands for errors.
 channel::Error make_error(channel::ErrorCode code, std::string message, std::string field = {});
+// A field's error (bad_field, with its path), and the reply to a request
+// whose generation is older than the last applied one.
+channel::Error field_error(const channel::FieldError& fe);
+channel::Error stale(uint64_t requested, uint64_t last);
 
 }  // namespace sluice::dp

@@ -27,8 +27,6 @@ namespace {
 
 Json plain(const TelJson& t) { return Json(t); }
 
-channel::Error field_error(const FieldError& fe) { return make_error(ErrorCode::bad_field, fe.message, fe.field); }
-
 // offset and limit (both optional).
 bool paging(const Json& args, uint64_t* offset, uint64_t* limit, FieldError* fe) {
     *offset = 0;

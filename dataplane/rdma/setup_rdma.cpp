@@ -56,6 +56,9 @@ std::string setup_rdma(const config::Config& cfg, rte_mempool* pool, uint32_t n_
     for (size_t i = 0; i < cfg.rdma_peers.size(); ++i) {
         const config::RdmaPeerConfig& pc = cfg.rdma_peers[i];
         owner[i] = pc.worker >= 0 ? uint32_t(pc.worker) % n_workers : next_owner++ % n_workers;
+        if (pc.worker >= 0 && uint32_t(pc.worker) >= n_workers)
+            std::printf("rdma: peer %s: worker %d does not exist (%u workers); worker %u owns it\n", pc.name.c_str(),
+                        pc.worker, n_workers, owner[i]);
         std::string key = pc.device + "/" + std::to_string(pc.device_port);
         auto it = devices.find(key);
         if (it == devices.end()) {

@@ -4,6 +4,8 @@
 // ibv_modify_qp(3) lists; rdma-core's rc_pingpong.c sets the same fields.
 #include "drivers/rdma/connect/attr.hpp"
 
+#include "drivers/rdma/connect/fail.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -15,11 +17,6 @@ namespace sluice::drivers::rdma {
 namespace {
 
 using Gid = std::array<uint8_t, 16>;
-
-bool fail(std::string* err, std::string msg) {
-    if (err != nullptr) *err = std::move(msg);
-    return false;
-}
 
 bool gid_zero(const Gid& g) {
     for (uint8_t b : g)

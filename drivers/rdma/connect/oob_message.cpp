@@ -3,6 +3,8 @@
 // no alignment or host byte order assumptions.
 #include "drivers/rdma/connect/oob_message.hpp"
 
+#include "drivers/rdma/connect/fail.hpp"
+
 #include <array>
 #include <cstring>
 #include <string>
@@ -65,11 +67,6 @@ uint64_t get64(const uint8_t* p) {
     uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
     return v;
-}
-
-bool fail(std::string* err, std::string msg) {
-    if (err != nullptr) *err = std::move(msg);
-    return false;
 }
 
 std::string hex(uint32_t v, int digits) {

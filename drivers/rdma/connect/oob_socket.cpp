@@ -3,6 +3,8 @@
 // a non-blocking syscall; EINTR and spurious wake-ups just loop.
 #include "drivers/rdma/connect/oob_socket.hpp"
 
+#include "drivers/rdma/connect/fail.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,11 +39,6 @@ struct Deadline {
     }
     bool expired() const { return !forever && Clock::now() >= end; }
 };
-
-bool fail(std::string* err, std::string msg) {
-    if (err != nullptr) *err = std::move(msg);
-    return false;
-}
 
 std::string errno_text(int e) { return std::strerror(e); }
 

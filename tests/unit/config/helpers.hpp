@@ -13,6 +13,11 @@ namespace sluice::config::cfgtest {
 
 inline LoadResult load(std::string_view yaml) { return parse_config(yaml, "test.yaml"); }
 
+// Values from text the test knows to be valid.
+inline IpAddr ip(std::string_view s) { return parse_ip(s).value(); }
+inline Prefix pfx(std::string_view s) { return parse_prefix(s).value(); }
+inline MacAddr mac(std::string_view s) { return parse_mac(s).value(); }
+
 // Two ports; text appended with with_ports() starts on line 8.
 inline constexpr std::string_view kTwoPorts =
     "ports:\n"                                            // 1

@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 
 const fs::path kExamples = fs::path(SLUICE_SOURCE_ROOT) / "config" / "examples";
 
-IpAddr ip(std::string_view s) { return parse_ip(s).value(); }
-Prefix pfx(std::string_view s) { return parse_prefix(s).value(); }
+using cfgtest::ip;
+using cfgtest::pfx;
 
 // ---- example files --------------------------------------------------------
 

@@ -23,9 +23,9 @@ using cfgtest::Loads;
 using cfgtest::OnlyError;
 using cfgtest::with_ports;
 
-IpAddr ip(std::string_view s) { return parse_ip(s).value(); }
-Prefix pfx(std::string_view s) { return parse_prefix(s).value(); }
-MacAddr mac(std::string_view s) { return parse_mac(s).value(); }
+using cfgtest::ip;
+using cfgtest::pfx;
+using cfgtest::mac;
 
 // The two ports of helpers.hpp (p0: 198.18.1.1/24 and 2001:db8:1::1/64,
 // p1: 198.18.2.1/24 and 2001:db8:2::1/64), then:

@@ -8,12 +8,12 @@
 namespace sluice::config {
 namespace {
 
-IpAddr ip(std::string_view s) {
+IpAddr ip_or_fail(std::string_view s) {
     auto a = parse_ip(s);
     EXPECT_TRUE(a.has_value()) << s;
     return a.value_or(IpAddr{});
 }
-Prefix pfx(std::string_view s) {
+Prefix pfx_or_fail(std::string_view s) {
     auto p = parse_prefix(s);
     EXPECT_TRUE(p.has_value()) << s;
     return p.value_or(Prefix{});
@@ -38,15 +38,15 @@ TEST(ParseIp, V6IsCanonicalOnOutput) {
     EXPECT_EQ(a->bytes[1], 0x01);
     EXPECT_EQ(a->bytes[15], 0x01);
     EXPECT_EQ(to_string(*a), "2001:db8::1");
-    EXPECT_EQ(to_string(ip("2001:db8:0:0:1:0:0:1")), "2001:db8::1:0:0:1");  // RFC 5952 4.2.3: first run
-    EXPECT_EQ(to_string(ip("2001:db8::0:1")), "2001:db8::1");
-    EXPECT_EQ(to_string(ip("::")), "::");
-    EXPECT_EQ(to_string(ip("fe80::1")), "fe80::1");
+    EXPECT_EQ(to_string(ip_or_fail("2001:db8:0:0:1:0:0:1")), "2001:db8::1:0:0:1");  // RFC 5952 4.2.3: first run
+    EXPECT_EQ(to_string(ip_or_fail("2001:db8::0:1")), "2001:db8::1");
+    EXPECT_EQ(to_string(ip_or_fail("::")), "::");
+    EXPECT_EQ(to_string(ip_or_fail("fe80::1")), "fe80::1");
 }
 
 TEST(ParseIp, RoundTrips) {
     for (const char* s : {"198.18.0.1", "0.0.0.0", "255.255.255.255", "2001:db8:1::2", "::1", "fe80::a:b"}) {
-        EXPECT_EQ(to_string(ip(s)), s);
+        EXPECT_EQ(to_string(ip_or_fail(s)), s);
     }
 }
 
@@ -61,22 +61,22 @@ TEST(ParseIp, RejectsMalformed) {
 }
 
 TEST(ParsePrefix, Valid) {
-    Prefix p = pfx("198.18.0.0/15");
+    Prefix p = pfx_or_fail("198.18.0.0/15");
     EXPECT_TRUE(p.addr.is_v4());
     EXPECT_EQ(p.len, 15);
-    EXPECT_EQ(p.addr, ip("198.18.0.0"));
-    EXPECT_EQ(pfx("0.0.0.0/0").len, 0);
-    EXPECT_EQ(pfx("198.18.1.1/32").len, 32);
-    EXPECT_EQ(pfx("::/0").len, 0);
-    EXPECT_EQ(pfx("2001:db8::1/128").len, 128);
+    EXPECT_EQ(p.addr, ip_or_fail("198.18.0.0"));
+    EXPECT_EQ(pfx_or_fail("0.0.0.0/0").len, 0);
+    EXPECT_EQ(pfx_or_fail("198.18.1.1/32").len, 32);
+    EXPECT_EQ(pfx_or_fail("::/0").len, 0);
+    EXPECT_EQ(pfx_or_fail("2001:db8::1/128").len, 128);
     // The address is kept as written (interface addresses have host bits).
-    EXPECT_EQ(pfx("198.18.1.1/24").addr, ip("198.18.1.1"));
+    EXPECT_EQ(pfx_or_fail("198.18.1.1/24").addr, ip_or_fail("198.18.1.1"));
 }
 
 TEST(ParsePrefix, RoundTrips) {
     for (const char* s : {"198.18.0.0/15", "198.18.1.1/24", "0.0.0.0/0", "2001:db8::/32", "2001:db8:1::1/64", "::/0"})
-        EXPECT_EQ(to_string(pfx(s)), s);
-    EXPECT_EQ(to_string(pfx("2001:DB8:0::/48")), "2001:db8::/48");
+        EXPECT_EQ(to_string(pfx_or_fail(s)), s);
+    EXPECT_EQ(to_string(pfx_or_fail("2001:DB8:0::/48")), "2001:db8::/48");
 }
 
 TEST(ParsePrefix, RejectsMalformed) {
@@ -103,37 +103,37 @@ TEST(ParseMac, RejectsMalformed) {
 }
 
 TEST(Contains, V4) {
-    Prefix p = pfx("198.18.0.0/15");
-    EXPECT_TRUE(contains(p, ip("198.18.0.0")));
-    EXPECT_TRUE(contains(p, ip("198.19.255.255")));
-    EXPECT_FALSE(contains(p, ip("198.20.0.0")));
-    EXPECT_FALSE(contains(p, ip("198.17.255.255")));
+    Prefix p = pfx_or_fail("198.18.0.0/15");
+    EXPECT_TRUE(contains(p, ip_or_fail("198.18.0.0")));
+    EXPECT_TRUE(contains(p, ip_or_fail("198.19.255.255")));
+    EXPECT_FALSE(contains(p, ip_or_fail("198.20.0.0")));
+    EXPECT_FALSE(contains(p, ip_or_fail("198.17.255.255")));
     // Host bits in the prefix do not matter.
-    EXPECT_TRUE(contains(pfx("198.18.1.1/24"), ip("198.18.1.200")));
-    EXPECT_TRUE(contains(pfx("0.0.0.0/0"), ip("203.0.113.9")));
-    EXPECT_TRUE(contains(pfx("198.18.1.1/32"), ip("198.18.1.1")));
-    EXPECT_FALSE(contains(pfx("198.18.1.1/32"), ip("198.18.1.2")));
+    EXPECT_TRUE(contains(pfx_or_fail("198.18.1.1/24"), ip_or_fail("198.18.1.200")));
+    EXPECT_TRUE(contains(pfx_or_fail("0.0.0.0/0"), ip_or_fail("203.0.113.9")));
+    EXPECT_TRUE(contains(pfx_or_fail("198.18.1.1/32"), ip_or_fail("198.18.1.1")));
+    EXPECT_FALSE(contains(pfx_or_fail("198.18.1.1/32"), ip_or_fail("198.18.1.2")));
 }
 
 TEST(Contains, V6AndFamilies) {
-    EXPECT_TRUE(contains(pfx("2001:db8:1::/64"), ip("2001:db8:1::ffff")));
-    EXPECT_FALSE(contains(pfx("2001:db8:1::/64"), ip("2001:db8:1:1::1")));
-    EXPECT_TRUE(contains(pfx("2001:db8::/29"), ip("2001:dbf::1")));
-    EXPECT_FALSE(contains(pfx("2001:db8::/29"), ip("2001:dc0::1")));
-    EXPECT_TRUE(contains(pfx("::/0"), ip("2001:db8::1")));
+    EXPECT_TRUE(contains(pfx_or_fail("2001:db8:1::/64"), ip_or_fail("2001:db8:1::ffff")));
+    EXPECT_FALSE(contains(pfx_or_fail("2001:db8:1::/64"), ip_or_fail("2001:db8:1:1::1")));
+    EXPECT_TRUE(contains(pfx_or_fail("2001:db8::/29"), ip_or_fail("2001:dbf::1")));
+    EXPECT_FALSE(contains(pfx_or_fail("2001:db8::/29"), ip_or_fail("2001:dc0::1")));
+    EXPECT_TRUE(contains(pfx_or_fail("::/0"), ip_or_fail("2001:db8::1")));
     // Families never mix, even when the bytes would match.
-    EXPECT_FALSE(contains(pfx("0.0.0.0/0"), ip("2001:db8::1")));
-    EXPECT_FALSE(contains(pfx("::/0"), ip("198.18.1.1")));
+    EXPECT_FALSE(contains(pfx_or_fail("0.0.0.0/0"), ip_or_fail("2001:db8::1")));
+    EXPECT_FALSE(contains(pfx_or_fail("::/0"), ip_or_fail("198.18.1.1")));
 }
 
 TEST(NetworkOf, ClearsHostBits) {
-    EXPECT_EQ(network_of(pfx("198.18.1.77/24")), pfx("198.18.1.0/24"));
-    EXPECT_EQ(network_of(pfx("198.19.255.255/13")), pfx("198.16.0.0/13"));
-    EXPECT_EQ(network_of(pfx("198.18.1.77/32")), pfx("198.18.1.77/32"));
-    EXPECT_EQ(network_of(pfx("198.18.1.77/0")), pfx("0.0.0.0/0"));
-    EXPECT_EQ(network_of(pfx("2001:db8:1::1/64")), pfx("2001:db8:1::/64"));
-    EXPECT_EQ(network_of(pfx("2001:db8:ffff::1/29")), pfx("2001:db8::/29"));
-    EXPECT_EQ(network_of(pfx("2001:db8::1/128")), pfx("2001:db8::1/128"));
+    EXPECT_EQ(network_of(pfx_or_fail("198.18.1.77/24")), pfx_or_fail("198.18.1.0/24"));
+    EXPECT_EQ(network_of(pfx_or_fail("198.19.255.255/13")), pfx_or_fail("198.16.0.0/13"));
+    EXPECT_EQ(network_of(pfx_or_fail("198.18.1.77/32")), pfx_or_fail("198.18.1.77/32"));
+    EXPECT_EQ(network_of(pfx_or_fail("198.18.1.77/0")), pfx_or_fail("0.0.0.0/0"));
+    EXPECT_EQ(network_of(pfx_or_fail("2001:db8:1::1/64")), pfx_or_fail("2001:db8:1::/64"));
+    EXPECT_EQ(network_of(pfx_or_fail("2001:db8:ffff::1/29")), pfx_or_fail("2001:db8::/29"));
+    EXPECT_EQ(network_of(pfx_or_fail("2001:db8::1/128")), pfx_or_fail("2001:db8::1/128"));
 }
 
 TEST(ConfigErrorText, Format) {

@@ -18,8 +18,8 @@ using cfgtest::Loads;
 using cfgtest::OnlyError;
 using cfgtest::with_ports;
 
-IpAddr ip(std::string_view s) { return parse_ip(s).value(); }
-Prefix pfx(std::string_view s) { return parse_prefix(s).value(); }
+using cfgtest::ip;
+using cfgtest::pfx;
 
 std::string port(const std::string& name, const std::string& device, const std::string& extra = "") {
     return "  - name: " + name + "\n    device: " + device + "\n" + extra;

@@ -278,6 +278,18 @@ std::string FakeDataplane::handle(Conn& c, const channel::Request& r) {
                                                                      Json{{"queue", 1}, {"rx_packets", 40}}})}}})}});
         if (what == "drops")
             return channel::encode_ok(r.id, Json{{"drops", Json{{"no_route", 3}, {"ttl_exceeded", 1}}}});
+        if (what == "rdma")
+            return channel::encode_ok(r.id, Json{{"rdma", Json::array({Json{{"name", "r0"},
+                                                                            {"state", "up"},
+                                                                            {"credits", 500},
+                                                                            {"tx_packets", 70},
+                                                                            {"rx_packets", 60},
+                                                                            {"tx_bytes", 7000},
+                                                                            {"rx_bytes", 6000},
+                                                                            {"credit_stalls", 4},
+                                                                            {"qp_resets", 1},
+                                                                            {"lost_in_flight", 2},
+                                                                            {"completion_errors", 0}}})}});
         if (what == "vips") {
             Json list = Json::array();
             for (const auto& [n, v] : vips_)

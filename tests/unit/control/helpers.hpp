@@ -16,6 +16,9 @@
 
 namespace sluice::control::test {
 
+inline net::IpAddr ip(const char* s) { return *net::parse_ip(s); }
+inline net::Prefix pfx(const char* s) { return *net::parse_prefix(s); }
+
 inline std::string test_yaml(const std::string& dp_socket, const std::string& cli_socket,
                              const std::string& web_backends =
                                  "      - address: 198.18.2.10\n"

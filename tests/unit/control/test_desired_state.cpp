@@ -18,8 +18,8 @@ using api::BackendState;
 using test::parse_or_die;
 using test::test_yaml;
 
-net::IpAddr ip(const char* s) { return *net::parse_ip(s); }
-net::Prefix pfx(const char* s) { return *net::parse_prefix(s); }
+using test::ip;
+using test::pfx;
 
 config::Config cfg() { return parse_or_die(test_yaml("/tmp/x/dp.sock", "/tmp/x/cli.sock")); }
 

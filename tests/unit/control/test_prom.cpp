@@ -131,6 +131,9 @@ TEST_F(ScrapeFixture, WithTheDataplane) {
           "sluice_port_rx_packets_total{port=\"p0\"} 100", "sluice_port_rx_bytes_total{port=\"p0\"} 6400",
           "sluice_port_rx_drops_total{port=\"p0\"} 3", "sluice_port_queue_rx_packets_total{port=\"p0\",queue=\"1\"} 40",
           "sluice_drops_total{reason=\"no_route\"} 3", "sluice_vip_packets_total{vip=\"web\"} 10",
+          "sluice_rdma_tx_packets_total{peer=\"r0\"} 70", "sluice_rdma_credit_stalls_total{peer=\"r0\"} 4",
+          "sluice_rdma_qp_resets_total{peer=\"r0\"} 1", "sluice_rdma_lost_in_flight_total{peer=\"r0\"} 2",
+          "sluice_rdma_up{peer=\"r0\"} 1", "sluice_rdma_credits{peer=\"r0\"} 500",
           "sluice_backend_packets_total{vip=\"web\",backend=\"198.18.2.10:0\"} 5",
           "sluice_backend_state{vip=\"web\",backend=\"198.18.2.12:0\",state=\"drain\"} ",  // 1, or 0 once its probes
                                                                                            // failed

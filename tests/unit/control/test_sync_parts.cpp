@@ -34,7 +34,7 @@ const tbb::global_control g_one_tbb_thread(tbb::global_control::max_allowed_para
 namespace sluice::control {
 namespace {
 
-net::IpAddr ip(const char* s) { return *net::parse_ip(s); }
+using test::ip;
 
 // n routes: IPv4 /24s and IPv6 /48s alternately, some ECMP.
 std::shared_ptr<const std::vector<config::Route>> make_routes(size_t n) {

@@ -6,11 +6,12 @@
 #include <string>
 
 #include "dataplane/neighbor/fsm.hpp"
+#include "tests/unit/neighbor/time_units.hpp"
 
 namespace sluice::nbr {
 namespace {
 
-constexpr uint64_t kMs = 1'000'000;
+using test::kMs;
 
 // One entry in each state, reached the way the agent reaches it.
 Entry start_in(const Fsm& f, State s, uint64_t now) {

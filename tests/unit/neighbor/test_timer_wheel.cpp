@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "dataplane/neighbor/timer_wheel.hpp"
+#include "tests/unit/neighbor/time_units.hpp"
 
 namespace sluice::nbr {
 namespace {
 
-constexpr uint64_t kMs = 1'000'000;
-constexpr uint64_t kSec = 1'000 * kMs;
+using test::kMs;
+using test::kSec;
 
 std::vector<uint32_t> expire(TimerWheel& w, uint64_t now) {
     std::vector<uint32_t> due;

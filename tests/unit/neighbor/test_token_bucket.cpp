@@ -3,12 +3,13 @@
 #include <cstdint>
 
 #include "dataplane/neighbor/token_bucket.hpp"
+#include "tests/unit/neighbor/time_units.hpp"
 
 namespace sluice::nbr {
 namespace {
 
 constexpr uint64_t kS = 1'000'000'000;
-constexpr uint64_t kMs = 1'000'000;
+using test::kMs;
 
 // Calls try_take every step_ns from start to start + duration_ns inclusive;
 // returns how many were allowed.

@@ -22,6 +22,7 @@
 
 #include "dataplane/pkt/bytes.hpp"
 #include "dataplane/pkt/checksum.hpp"
+#include "dataplane/pkt/eth.hpp"
 
 namespace sluice::pkt::test {
 
@@ -30,6 +31,17 @@ using A4 = std::array<uint8_t, 4>;
 using A16 = std::array<uint8_t, 16>;
 
 // "45 00 0a:bc" -> bytes; spaces, colons and newlines ignored.
+// Two unicast, locally administered MACs for frames built in tests.
+inline const MacBytes kMacA{0x02, 0, 0, 0, 0, 0x01};
+inline const MacBytes kMacB{0x02, 0, 0, 0, 0, 0x02};
+
+// A parameterised case's name from its description (gtest allows [A-Za-z0-9_]).
+inline std::string case_name(const char* d) {
+    std::string s;
+    for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+    return s;
+}
+
 inline Bytes hex(std::string_view s) {
     Bytes out;
     int hi = -1;

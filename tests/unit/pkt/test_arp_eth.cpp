@@ -8,8 +8,6 @@
 namespace sluice::pkt::test {
 namespace {
 
-const MacBytes kMacA{0x02, 0, 0, 0, 0, 0x01};
-const MacBytes kMacB{0x02, 0, 0, 0, 0, 0x02};
 
 TEST(Eth, MacClasses) {
     EXPECT_TRUE(is_broadcast_mac(kBroadcastMac));

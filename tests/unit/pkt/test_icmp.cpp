@@ -140,12 +140,6 @@ struct AllowedCase {
 // Failure messages name the case instead of dumping its bytes.
 void PrintTo(const AllowedCase& c, std::ostream* os) { *os << c.description; }
 
-std::string case_name(const char* d) {
-    std::string s;
-    for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
-    return s;
-}
-
 Bytes icmp4_pkt(uint8_t type, uint8_t code = 0, Bytes data = Bytes(8, 0x11)) {
     return make_ipv4({.proto = 1, .l4 = icmp4_msg(type, code, 0, data)});
 }

@@ -12,8 +12,6 @@
 namespace sluice::pkt::test {
 namespace {
 
-const MacBytes kMacA{0x02, 0, 0, 0, 0, 0x01};
-const MacBytes kMacB{0x02, 0, 0, 0, 0, 0x02};
 
 TEST(NdAddresses, SolicitedNodeKnownAnswer) {
     A16 t = ip6("2001:db8::1:2:3");
@@ -212,12 +210,6 @@ struct NdCase {
 
 // Failure messages name the case instead of dumping its bytes.
 void PrintTo(const NdCase& c, std::ostream* os) { *os << c.description; }
-
-std::string case_name(const char* d) {
-    std::string s;
-    for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
-    return s;
-}
 
 const NdCase kNdCases[] = {
     {"NS valid", [] { return make_nd({}); }, true},

@@ -30,12 +30,6 @@ struct ValidateCase {
 // Failure messages name the case instead of dumping its bytes.
 void PrintTo(const ValidateCase& c, std::ostream* os) { *os << c.description; }
 
-std::string case_name(const char* d) {
-    std::string s;
-    for (const char* p = d; *p; ++p) s += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
-    return s;
-}
-
 // ---- IPv4 --------------------------------------------------------------------
 
 Bytes good4() { return make_ipv4({.l4 = ports_l4(12345, 53)}); }
