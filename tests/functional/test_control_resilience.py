@@ -75,7 +75,12 @@ def test_control_sigkill_under_traffic_changes_nothing(env):
         f"(generation {gen0} -> {tables_generation(env)})" + env.describe()
     assert which_all(env, probe_flows) == before_which, "flows moved" + env.describe()
     drops = env.lab.drops()
-    moved = {k: drops.get(k, 0) - drops0.get(k, 0) for k in drops if drops.get(k, 0) != drops0.get(k, 0)}
+    # Nothing forwarded was dropped. A packet a kernel host addresses to the
+    # router itself with a protocol it does not serve (local_unsupported: a
+    # stray ICMP error or datagram from a namespace's stack, seen once in a
+    # CI run) is not forwarding and says nothing about the control process.
+    moved = {k: drops.get(k, 0) - drops0.get(k, 0) for k in drops
+             if drops.get(k, 0) != drops0.get(k, 0) and k != "local_unsupported"}
     assert not moved, f"drops during the episode: {moved}" + env.describe()
     e.client.close(list(range(len(conns))))
     record_figure("control_restart_convergence_ms", round(converge_s * 1000, 1))
