@@ -29,7 +29,7 @@ uint8_t* wqe_inline(Qp* q, uint64_t i) { return &q->sq_inline[(i % q->cap.max_se
 void complete_send(Qp* q, uint64_t i, ibv_wc_status status) {
     const SendWqe& w = wqe(q, i);
     // An unsignalled WR completes silently when it succeeds; an error
-    // (flush included) always produces a completion (IBA 10.8.3.1).
+    // (flush included) always produces a completion (InfiniBand Architecture spec, volume 1, chapter 10.8.3, "Work Request Completion").
     if (status == IBV_WC_SUCCESS && !w.signalled) return;
     ibv_wc wc{};
     wc.wr_id = w.wr_id;
