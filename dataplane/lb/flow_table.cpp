@@ -1,12 +1,6 @@
-// The per-worker connection-tracking table (flow_table.hpp). Set-associative
-// buckets of 8 ways, as in the cuckoo-free layouts of DPDK's rte_hash and
-// VPP's bihash: a lookup reads the bucket's metadata line, compares 16-bit
-// signatures (from hash bits the index does not use) for all ways at once,
-// and compares the full 40-byte key only where a signature matches (a false
-// match costs one key compare in 2^16 per occupied way). Everything the
-// replacement and expiry decisions need (last-seen, class, LRU order) is in
-// that same line, so a full bucket picks its victim, and the sweep expires
-// entries, without reading the keys.
+// The per-worker connection-tracking table (flow_table.hpp, which also holds
+// the bucket layout and the lookup, inline for the stage). Here: allocation,
+// insertion and replacement, removal, the sweep and the counts.
 #include "dataplane/lb/flow_table.hpp"
 
 #include <sys/mman.h>
@@ -18,101 +12,25 @@
 #include <cstring>
 #include <new>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace sluice::lb {
+
+using namespace flow_detail;
+
 namespace {
 
-constexpr uint32_t kWays = 8;
 constexpr uint64_t kMaxCapacity = uint64_t(1) << 31;
 // Nibble r of the order word is the way at recency rank r (0: most recently
 // used, 7: least). Always a permutation of 0..7. A free way's rank means
 // nothing: it is taken (and moved to the front) before any used way is
 // replaced, so the ranks of the used ways are their LRU order.
 constexpr uint32_t kInitialOrder = 0x76543210;
-// Ages of 2^31 ms and more are expired whatever the timeout (see the header).
-constexpr uint32_t kMaxTimeout = 0x7fffffff;
 constexpr size_t kHugePage = size_t(2) << 20;
-
-struct Meta {
-    uint16_t sig[kWays];   // hash >> 16 of each used way
-    uint32_t last[kWays];  // last seen, ms
-    uint32_t order;        // LRU order, see kInitialOrder
-    uint16_t cls;          // FlowClass of way w in bits 2w..2w+1
-    uint8_t used;          // bit w: way w holds an entry
-    uint8_t pad[9];
-};
-static_assert(sizeof(Meta) == 64);
-
-struct Entry {
-    FlowKey key;
-    FlowValue value;
-};
-static_assert(sizeof(Entry) == 56);
-
-// 512 bytes: 64 bytes an entry, metadata included.
-struct alignas(64) Bucket {
-    Meta meta;
-    Entry e[kWays];
-};
-static_assert(sizeof(Bucket) == 512);
-
-inline bool same_key(const FlowKey& a, const FlowKey& b) {
-    uint64_t x[5], y[5];
-    std::memcpy(x, &a, sizeof x);
-    std::memcpy(y, &b, sizeof y);
-    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
-}
-
-// Bit w set where way w is used and its signature is `sig`.
-inline uint32_t match_sig(const Meta& m, uint16_t sig) {
-#if defined(__SSE2__)
-    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(m.sig));
-    const __m128i eq = _mm_cmpeq_epi16(v, _mm_set1_epi16(int16_t(sig)));
-    // Saturating pack turns each 0xffff/0 lane into one 0xff/0 byte.
-    const uint32_t bits = uint32_t(_mm_movemask_epi8(_mm_packs_epi16(eq, _mm_setzero_si128())));
-    return bits & m.used;
-#else
-    uint32_t bits = 0;
-    for (uint32_t w = 0; w < kWays; ++w) bits |= uint32_t(m.sig[w] == sig) << w;
-    return bits & m.used;
-#endif
-}
-
-// The rank of `way`: the nibble of `order` equal to it, found without a
-// loop (the zero-nibble test of "Bit Twiddling Hacks", "Determine if a word
-// has a zero byte", on nibbles: the lowest flagged nibble is exact).
-inline uint32_t rank_of(uint32_t order, uint32_t way) {
-    const uint32_t x = order ^ (way * 0x11111111u);
-    const uint32_t zero = (x - 0x11111111u) & ~x & 0x88888888u;
-    return uint32_t(std::countr_zero(zero)) / 4;
-}
-
-inline uint32_t way_at(uint32_t order, uint32_t rank) { return (order >> (4 * rank)) & 0xf; }
-
-// Moves `way` to rank 0; the ways ranked before it move one back.
-inline uint32_t to_front(uint32_t order, uint32_t way) {
-    const uint32_t r = rank_of(order, way);
-    const uint64_t o = order;
-    const uint64_t before = o & ((uint64_t(1) << (4 * r)) - 1);
-    const uint64_t after = (o >> (4 * (r + 1))) << (4 * (r + 1));
-    return uint32_t(after | (before << 4) | way);
-}
-
-inline uint32_t class_of(const Meta& m, uint32_t way) { return (m.cls >> (2 * way)) & 3u; }
 
 inline void set_class_bits(Meta& m, uint32_t way, uint32_t c) {
     m.cls = uint16_t((m.cls & ~(3u << (2 * way))) | (c << (2 * way)));
 }
 
 inline uint32_t class_index(FlowClass c) { return std::min<uint32_t>(uint32_t(c), 2); }
-
-inline bool is_expired(const Meta& m, uint32_t way, uint32_t now_ms, const FlowTimeouts& t) {
-    const uint32_t timeout = std::min(t.ms[class_of(m, way)], kMaxTimeout);
-    return uint32_t(now_ms - m.last[way]) > timeout;
-}
 
 // Written by the owning worker only, read by any thread: a load and a store,
 // no read-modify-write (no lock prefix on the packet path).
@@ -154,16 +72,7 @@ struct FlowTable::Impl {
         count_out(b.e[way].value.vip, b.e[way].value.backend);
     }
 
-    // The way holding k, or kWays.
-    uint32_t locate(const Bucket& b, const FlowKey& k, uint32_t hash) const {
-        uint32_t m = match_sig(b.meta, uint16_t(hash >> 16));
-        while (m != 0) {
-            const uint32_t w = uint32_t(std::countr_zero(m));
-            if (same_key(b.e[w].key, k)) return w;
-            m &= m - 1;
-        }
-        return kWays;
-    }
+    uint32_t locate(const Bucket& b, const FlowKey& k, uint32_t hash) const { return flow_detail::locate(b, k, hash); }
 };
 
 FlowTable::FlowTable(uint32_t capacity) : impl_(std::make_unique<Impl>()) {
@@ -184,6 +93,8 @@ FlowTable::FlowTable(uint32_t capacity) : impl_(std::make_unique<Impl>()) {
         b->meta.order = kInitialOrder;
     }
     impl_->mask = uint32_t(nbuckets - 1);
+    buckets_ = impl_->buckets;
+    mask_ = impl_->mask;
 }
 
 FlowTable::~FlowTable() {
@@ -193,38 +104,9 @@ FlowTable::~FlowTable() {
 
 uint32_t FlowTable::capacity() const { return (impl_->mask + 1) * kWays; }
 
-void FlowTable::prefetch(uint32_t hash) const {
-    // The metadata line only: it decides which way (if any) holds the key,
-    // and whether the bucket's victim is needed. Prefetching all 8 lines of
-    // the bucket too was slower at 10^6 flows in bench_stages
-    // (BM_FlowTable_FindHit): 8 times the memory traffic for one entry.
-    const char* b = reinterpret_cast<const char*>(&impl_->bucket(hash));
-    __builtin_prefetch(b, 1, 3);
-}
-
-void FlowTable::prefetch_entry(uint32_t hash) const {
-    // An entry is 56 bytes and may straddle two lines: both are fetched.
-    const Bucket& b = impl_->bucket(hash);
-    const uint32_t m = match_sig(b.meta, uint16_t(hash >> 16));
-    if (m == 0) return;
-    const char* e = reinterpret_cast<const char*>(&b.e[std::countr_zero(m)]);
-    __builtin_prefetch(e, 1, 3);
-    __builtin_prefetch(e + sizeof(Entry) - 1, 1, 3);
-}
-
-FlowValue* FlowTable::find(const FlowKey& k, uint32_t hash, uint32_t now_ms, const FlowTimeouts& t) {
-    Impl& im = *impl_;
-    Bucket& b = im.bucket(hash);
-    const uint32_t w = im.locate(b, k, hash);
-    if (w == kWays) return nullptr;
-    if (is_expired(b.meta, w, now_ms, t)) {
-        im.drop(b, w);
-        add(im.expired, 1);
-        return nullptr;
-    }
-    b.meta.last[w] = now_ms;
-    if (way_at(b.meta.order, 0) != w) b.meta.order = to_front(b.meta.order, w);
-    return &b.e[w].value;
+void FlowTable::expire(Bucket& b, uint32_t way) {
+    impl_->drop(b, way);
+    add(impl_->expired, 1);
 }
 
 FlowValue* FlowTable::insert(const FlowKey& k, uint32_t hash, const FlowValue& v, FlowClass c, uint32_t now_ms,

@@ -43,12 +43,41 @@ bool has_ports(uint8_t proto) {
 // header, the pseudo-header words), so the words line up.
 
 // Folded (not complemented) ones' complement sum of n bytes, n even.
-uint16_t folded_sum(const uint8_t* p, size_t n) { return uint16_t(~csum_fold(csum_add(0, p, n))); }
+// Inline, so that a constant n (16: an IPv6 address) unrolls csum_add into
+// a few loads and adds; through a call with n variable the NAT rewrite
+// (nat_set) cost 152 instructions a packet under callgrind, 128 with n a
+// constant (IPv4 NAT, 1k flows).
+inline uint16_t folded_sum(const uint8_t* p, size_t n) { return uint16_t(~csum_fold(csum_add(0, p, n))); }
 
 // Adds ~m + m' for the field change old -> now (n bytes, n even) to delta.
-uint32_t delta_replace(uint32_t delta, const uint8_t* old, const uint8_t* now, size_t n) {
+inline uint32_t delta_replace(uint32_t delta, const uint8_t* old, const uint8_t* now, size_t n) {
     delta = csum_add16(delta, uint16_t(~folded_sum(old, n)));
     return csum_add16(delta, folded_sum(now, n));
+}
+
+// folded_sum for a field of N bytes known at compile time. A port is its
+// own sum; an IPv4 address is its two words added with the end-around carry
+// (the sum stays within 17 bits, one carry fold suffices). Both give what
+// folded_sum gives: the ones' complement sum in [1, 0xffff], or 0 for zero
+// bytes only, so the same representative. With csum_add's general loop
+// for these nat_set_dst cost 123 instructions a packet under callgrind,
+// 99 with these (and nat_apply inline).
+template <size_t N>
+inline uint16_t folded_sum_n(const uint8_t* p) {
+    if constexpr (N == 2) {
+        return load_be16(p);
+    } else if constexpr (N == 4) {
+        const uint32_t s = uint32_t(load_be16(p)) + load_be16(p + 2);
+        return uint16_t((s & 0xffffu) + (s >> 16));
+    } else {
+        return folded_sum(p, N);
+    }
+}
+
+template <size_t N>
+inline uint32_t delta_replace_n(uint32_t delta, const uint8_t* old, const uint8_t* now) {
+    delta = csum_add16(delta, uint16_t(~folded_sum_n<N>(old)));
+    return csum_add16(delta, folded_sum_n<N>(now));
 }
 
 // HC' from HC and the accumulated delta. Exact, i.e. equal to a full
@@ -139,12 +168,14 @@ bool nat_plan(uint8_t* ip, uint32_t avail, bool dst, uint16_t port, NatPlan& p) 
     return true;
 }
 
-bool nat_set(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port, bool dst) {
-    NatPlan p;
-    if (!nat_plan(ip, avail, dst, port, p)) return false;
+// The rewrite once planned, for an address of N bytes (4 or 16): with N a
+// constant the checksum deltas and the copies are a few fixed-size loads
+// and stores instead of loops and memcpy calls of a variable length.
+template <size_t N>
+[[gnu::always_inline]] inline void nat_apply(const NatPlan& p, const uint8_t* addr, uint16_t port) {
     uint8_t port_bytes[2];
     std::memcpy(port_bytes, &port, 2);  // network order already
-    const uint32_t addr_delta = delta_replace(0, p.addr, addr, p.addr_len);
+    const uint32_t addr_delta = delta_replace_n<N>(0, p.addr, addr);
     if (p.ip_csum) store_be16(p.ip_csum, csum_apply(load_be16(p.ip_csum), addr_delta));
     if (p.l4_csum) {
         const uint16_t hc = load_be16(p.l4_csum);
@@ -156,14 +187,51 @@ bool nat_set(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port, bo
         // the packet stays what the sender made it.
         if (!(p.udp && hc == 0)) {
             uint32_t d = addr_delta;
-            if (p.port) d = delta_replace(d, p.port, port_bytes, 2);
+            if (p.port) d = delta_replace_n<2>(d, p.port, port_bytes);
             uint16_t nc = csum_apply(hc, d);
             if (p.udp && nc == 0) nc = 0xffff;  // RFC 768: a computed 0 is sent as all ones
             store_be16(p.l4_csum, nc);
         }
     }
-    std::memcpy(p.addr, addr, p.addr_len);
+    std::memcpy(p.addr, addr, N);
     if (p.port) std::memcpy(p.port, port_bytes, 2);
+}
+
+// nat_plan's answer for the common case, an IPv4 TCP or UDP packet with a
+// 20-byte header that is not a non-first fragment and holds the L4 fields;
+// false for anything else, which nat_plan then decides. The same plan
+// nat_plan makes for these packets, with fewer tests: nat_set_dst went
+// from 131 to 123 instructions a packet under callgrind.
+inline bool nat_plan_v4_common(uint8_t* ip, uint32_t avail, bool dst, uint16_t port, NatPlan& p) {
+    if (avail < pkt::kIpv4MinHdrLen || ip[0] != 0x45) return false;
+    const uint8_t proto = ip[9];
+    const bool udp = proto == pkt::kProtoUdp;
+    if (!udp && proto != pkt::kProtoTcp) return false;
+    if (pkt::ipv4_is_fragment_nonfirst(ip)) return false;
+    const uint32_t total = load_be16(ip + 2);
+    const uint32_t end = total < avail ? total : avail;
+    if (total < pkt::kIpv4MinHdrLen || pkt::kIpv4MinHdrLen + (udp ? 8u : 18u) > end) return false;
+    p.addr = ip + (dst ? 16 : 12);
+    p.addr_len = 4;
+    p.ip_csum = ip + 10;
+    p.l4_csum = ip + pkt::kIpv4MinHdrLen + (udp ? 6 : 16);
+    p.udp = udp;
+    if (port != 0) p.port = ip + pkt::kIpv4MinHdrLen + (dst ? 2 : 0);
+    return true;
+}
+
+// Inline into nat_set_dst and nat_set_src, each with `dst` a constant.
+inline bool nat_set(uint8_t* ip, uint32_t avail, const uint8_t* addr, uint16_t port, bool dst) {
+    NatPlan p;
+    if (nat_plan_v4_common(ip, avail, dst, port, p)) [[likely]] {
+        nat_apply<4>(p, addr, port);
+        return true;
+    }
+    if (!nat_plan(ip, avail, dst, port, p)) return false;
+    if (p.addr_len == 4)
+        nat_apply<4>(p, addr, port);
+    else
+        nat_apply<16>(p, addr, port);
     return true;
 }
 
@@ -174,6 +242,8 @@ uint32_t write_outer(uint8_t* out, const Outer& o, uint32_t inner_len, uint32_t 
     const uint32_t overhead = encap_overhead(o.v6, gue);
     const uint8_t* inner = out + overhead;
     if (inner_len < 1) return 0;
+    if (!o.v6 && !gue && (inner[0] >> 4) == 4 && inner_len >= pkt::kIpv4MinHdrLen)
+        return write_ipip4(out, o.src, o.dst, inner_len);
     uint8_t tos = 0;
     bool df = true;
     uint8_t inner_proto = 0;
@@ -322,21 +392,6 @@ uint16_t icmp_checksum(const uint8_t* ip, const IcmpError& e) {
 }
 
 }  // namespace
-
-void encap_source(const uint8_t* prefix, uint8_t len, bool v6, uint32_t hash, uint8_t* out) {
-    // Only the last 32 bits take hash bits: 2^32 outer sources are more than
-    // a receiver's RSS needs. For an IPv6 prefix shorter than /96 the bits
-    // between len and 96 are the prefix's own (zero for a prefix written
-    // with its host bits clear, which the config requires of prefixes).
-    const size_t n = v6 ? 16 : 4;
-    std::memcpy(out, prefix, n);
-    const unsigned bits = v6 ? 128 : 32;
-    const unsigned host = len >= bits ? 0 : bits - len;  // host bits of the address
-    if (host == 0) return;
-    const uint32_t mask = host >= 32 ? 0xffffffffu : (uint32_t(1) << host) - 1;
-    const uint32_t low = pkt::load_be32(out + n - 4);
-    store_be32(out + n - 4, (low & ~mask) | (hash & mask));
-}
 
 uint16_t gue_source_port(uint32_t hash) {
     // The high half folded into the low one, so that every bit of the flow

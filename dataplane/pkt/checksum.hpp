@@ -157,8 +157,27 @@ inline uint16_t csum_update16(uint16_t hc, uint16_t old_word, uint16_t new_word)
 // 0xFEFF): ~m + m' = 0xFFFF - 0x0100 exactly, for any m >= 0x0100. The sum
 // is byte-order independent (RFC 1071 2.B), so it runs on the stored bytes
 // with the constant in the same order: no byte swaps, one fold.
+//
+// On little-endian machines, one 32-bit word first: TTL, protocol and the
+// checksum as stored, u = ttl | proto << 8 | c0 << 16 | c1 << 24 (c0 the
+// checksum's high byte). In network order HC' = HC + 0x0100 with the
+// end-around carry, for every HC but 0xFEFF (eqn. 3 gives +0 where that
+// sum gives -0) and 0xFFFF (a stored -0); u + 0xFFFF does exactly that sum:
+// TTL - 1 (no borrow, TTL >= 1), c0 + 1, and c0's carry lands in c1's low
+// bit, which is the end-around carry. Both exceptions have c1 = 0xFF and
+// c0 >= 0xFE, i.e. u >= 0xFFFE0000, and take the general path. 5
+// instructions instead of 10 under callgrind (docs/perf.md).
 inline void ipv4_decrement_ttl(uint8_t* ip) {
     constexpr uint16_t kMinusTtl = std::endian::native == std::endian::little ? 0xFFFE : 0xFEFF;
+    if constexpr (std::endian::native == std::endian::little) {
+        uint32_t u;
+        std::memcpy(&u, ip + 8, 4);
+        if (u < 0xFFFE0000u) [[likely]] {
+            u += 0xFFFF;
+            std::memcpy(ip + 8, &u, 4);
+            return;
+        }
+    }
     ip[8] = uint8_t(ip[8] - 1);
     uint16_t hc;
     std::memcpy(&hc, ip + 10, 2);

@@ -55,6 +55,10 @@ std::unique_ptr<Fib<V6>> Fib<V6>::create(FibCapacity cap, std::string* error) {
         return nullptr;
     }
     f->cap_ = cap;
+    if constexpr (V6)
+        f->direct_ = fib6_direct_probe(f->fib_, cap.tbl8);
+    else
+        f->direct_ = fib_direct_probe(f->fib_, cap.tbl8);
     return f;
 }
 

@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "api/net.hpp"
+#include "dataplane/tables/fib_direct.hpp"
 
 struct rte_fib;
 struct rte_fib6;
@@ -55,6 +56,9 @@ public:
     int apply(const FibOp& op);
     uint64_t lookup(Dst dst) const;
     Raw* raw() const { return fib_; }
+    // The tables for the workers' inline lookup (fib_direct.hpp); empty
+    // when this DPDK's layout did not pass the check at creation.
+    const FibDirect& direct() const { return direct_; }
     FibCapacity capacity() const { return cap_; }
     uint64_t bytes() const;  // memory the tables take (estimate from the sizes)
 
@@ -62,6 +66,7 @@ private:
     Fib() = default;
     Raw* fib_ = nullptr;
     FibCapacity cap_;
+    FibDirect direct_;
 };
 
 using Fib4 = Fib<false>;

@@ -51,12 +51,14 @@ struct Root {
         const LbTables* lb = nullptr;
         const uint64_t* nat_filter = nullptr;  // null: no NAT VIP (routing checks nothing)
         const api::LbSettings* lb_settings = nullptr;
+        FibDirect fib4d, fib6d;  // inline lookups (fib_direct.hpp); tbl24 null: use the bulk call
     } hot;
     // Fills `hot`; the table builder calls it last, before publishing.
     void seal() {
         hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
                nexthops->members.data(), fib4->raw(), fib6->raw(), lb.get(),
-               lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get()};
+               lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get(),
+               fib4->direct(), fib6->direct()};
     }
 };
 

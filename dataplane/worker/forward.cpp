@@ -13,6 +13,7 @@
 #include "dataplane/pkt/classify.hpp"
 #include "dataplane/pkt/eth.hpp"
 #include "dataplane/pkt/flow_hash.hpp"
+#include "dataplane/tables/fib_direct.hpp"
 #include "dataplane/lb/stage.hpp"
 #include "dataplane/worker/burst_ops.hpp"
 #include "dataplane/worker/punt.hpp"
@@ -67,15 +68,20 @@ template <bool V6>
 [[gnu::always_inline]] inline void resolve_nexthop(const View& s, const NeighborTable& nbrs, rte_mbuf* m,
                                                        uint8_t* ip, uint64_t nhv, Scratch& sc,
                                                        BurstResult& r) {
-    NhKind kind = nh_kind(nhv);
-    if (kind == NhKind::none || kind == NhKind::local || kind == NhKind::vip) [[unlikely]] {
-        if (kind == NhKind::vip) {  // to the load balancer stage (lb/stage.cpp)
-            sc.lb_m[sc.n_lb] = m;
-            sc.lb_addr[sc.n_lb++] = nh_index(nhv);
+    // A single next hop is the common answer: one compare of the value's
+    // kind bits (nexthops.hpp) decides it, the rest is off the straight path.
+    uint32_t nh_idx = nh_index(nhv);
+    const NhKind kind = nh_kind(nhv);
+    if (kind != NhKind::single) [[unlikely]] {
+        if (kind != NhKind::group) {
+            if (kind == NhKind::vip) {  // to the load balancer stage (lb/stage.cpp)
+                sc.lb_m[sc.n_lb] = m;
+                sc.lb_addr[sc.n_lb++] = nh_idx;
+                return;
+            }
+            punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
             return;
         }
-        punt(r, m, kind == NhKind::none ? Punt::no_route : Punt::local);
-        return;
     }
     uint8_t* d = ip - kEthHdrLen;
     // RFC 1812 5.3.1 / RFC 8200 3: a packet that would leave with TTL 0 is
@@ -84,8 +90,7 @@ template <bool V6>
         punt(r, m, Punt::ttl);
         return;
     }
-    uint32_t nh_idx = nh_index(nhv);
-    if (kind == NhKind::group) {
+    if (kind == NhKind::group) [[unlikely]] {
         uint32_t avail = m->data_len - uint32_t(kEthHdrLen);
         uint32_t h = V6 ? pkt::flow_hash_v6(ip, avail) : pkt::flow_hash_v4(ip, avail);
         nh_idx = s.members[ecmp_pick(s.groups[nh_idx], h)];
@@ -108,16 +113,24 @@ template <bool V6>
     send<V6>(s, m, d, w, nh.port, r);
 }
 
-// Queues a checked packet for its family's bulk lookup.
-inline void gather4(Scratch& sc, uint16_t& n4, rte_mbuf* m, const uint8_t* ip) {
+// Queues a checked packet for its family's lookup, and starts bringing the
+// tbl24 entry the lookup reads first towards the cache: by the time the
+// burst's lookups run it has arrived, so at 10^6 prefixes (a 64 MiB tbl24)
+// the lookup loop does not wait on memory (as rte_fib_lookup_bulk's own
+// prefetch pass, without the pass).
+inline void gather4(const View& s, Scratch& sc, uint16_t& n4, rte_mbuf* m, const uint8_t* ip) {
+    uint32_t dst = pkt::load_be32(ip + 16);
+    rte_prefetch0(fib_direct_line(s.fib4d, dst));
     sc.m4[n4] = m;
     sc.ip4[n4] = const_cast<uint8_t*>(ip);
-    sc.dst4[n4++] = pkt::load_be32(ip + 16);
+    sc.dst4[n4++] = dst;
 }
-inline void gather6(Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
+// IPv6 destinations are read in place by the inline lookup; only the bulk
+// call's fallback copies them out (7 instructions per packet less).
+inline void gather6(const View& s, Scratch& sc, uint16_t& n6, rte_mbuf* m, const uint8_t* ip) {
+    rte_prefetch0(fib6_direct_line(s.fib6d, ip + 24));
     sc.m6[n6] = m;
-    sc.ip6[n6] = const_cast<uint8_t*>(ip);
-    std::memcpy(sc.dst6[n6++], ip + 24, 16);
+    sc.ip6[n6++] = const_cast<uint8_t*>(ip);
 }
 
 // Everything the fast path does not vouch for, every drop included:
@@ -188,10 +201,10 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         }
         switch (fp) {
         case pkt::FastPath::v4:
-            gather4(sc, n4, m, f.data + kEthHdrLen);
+            gather4(s, sc, n4, m, f.data + kEthHdrLen);
             return;
         case pkt::FastPath::v6:
-            gather6(sc, n6, m, f.data + kEthHdrLen);
+            gather6(s, sc, n6, m, f.data + kEthHdrLen);
             return;
         case pkt::FastPath::slow:
             return;
@@ -201,6 +214,7 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
     // l3fwd does): no per-packet test of the distance to the burst's end.
     auto parse_all = [&](auto nat) __attribute__((always_inline)) {
         uint16_t i = 0;
+#pragma GCC unroll 4
         for (; i + kPrefetchAhead < n; ++i) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchAhead], void*));
             parse(pkts[i], nat);
@@ -212,15 +226,28 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
     else
         parse_all(std::false_type{});
 
-    // 2. One bulk lookup per family, then the next hop; packets to a
-    // gateway are rewritten and queued right away.
+    // 2. The FIB lookup per packet, inline (tables/fib_direct.hpp), else
+    // one bulk call per family; then the next hop. Packets to a gateway are
+    // rewritten and queued right away.
     if (n4) {
-        rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
-        for (uint16_t k = 0; k < n4; ++k) resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
+        if (s.fib4d.tbl24) [[likely]] {
+#pragma GCC unroll 4
+            for (uint16_t k = 0; k < n4; ++k)
+                resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], fib_direct_lookup(s.fib4d, sc.dst4[k]), sc, r);
+        } else {
+            rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
+            for (uint16_t k = 0; k < n4; ++k) resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
+        }
     }
     if (n6) {
-        rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
-        for (uint16_t k = 0; k < n6; ++k) resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
+        if (s.fib6d.tbl24) [[likely]] {
+            for (uint16_t k = 0; k < n6; ++k)
+                resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], fib6_direct_lookup(s.fib6d, sc.ip6[k] + 24), sc, r);
+        } else {
+            for (uint16_t k = 0; k < n6; ++k) std::memcpy(sc.dst6[k], sc.ip6[k] + 24, 16);
+            rte_fib6_lookup_bulk(s.fib6, sc.dst6, sc.nh6, n6);
+            for (uint16_t k = 0; k < n6; ++k) resolve_nexthop<true>(s, nbrs, sc.m6[k], sc.ip6[k], sc.nh6[k], sc, r);
+        }
     }
 
     // 2b. Packets to VIP addresses: the load balancer, which queues its

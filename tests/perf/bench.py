@@ -140,6 +140,9 @@ def write_ours_config(path, routes_file):
             "# leaves the process; destinations exist only inside the sink.\n"
             "mbufs: 32767\nmbuf_cache: 512\n"
             "workers:\n  burst: 32\n  idle_backoff:\n    enabled: false\n"
+            # Its own control socket: runs of several benchmarks at once
+            # (or beside a lab) must not meet on /run/sluice.
+            f"control:\n  socket: {os.path.splitext(os.path.abspath(path))[0]}.sock\n"
             "ports:\n"
             '  - name: n0\n    device: "net_null0"\n'
             '    addresses: ["198.18.0.1/24", "2001:db8:fffe::1/64"]\n'

@@ -62,6 +62,7 @@ def write_config(path, mode, backends):
         "# leaves the process.",
         "mbufs: 32767", "mbuf_cache: 512",
         "workers:", "  burst: 32", "  idle_backoff:", "    enabled: false",
+        "control:", f"  socket: {os.path.splitext(os.path.abspath(path))[0]}.sock",  # not /run/sluice's
         "ports:",
         '  - name: n0', '    device: "net_null0"', '    addresses: ["198.18.0.1/24"]',
         '  - name: n1', '    device: "net_null1"', '    addresses: ["198.18.4.1/22"]',

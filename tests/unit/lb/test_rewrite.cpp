@@ -566,6 +566,58 @@ TEST(NatSet, IncrementalEqualsRecomputed) {
     }
 }
 
+// IPv4 TCP and UDP take nat_set's fast plan and fixed-size sums
+// (rewrite.cpp, nat_plan_v4_common, folded_sum_n): addresses and ports whose
+// 16-bit words are 0x0000 or 0xFFFF (the sums' carry and zero corners) must
+// give exactly what a full recomputation gives, as every other value does.
+TEST(NatSet, Ipv4WordExtremesEqualRecomputed) {
+    const uint8_t addrs[][4] = {{0, 0, 0, 0}, {255, 255, 255, 255}, {255, 255, 0, 0}, {0, 0, 255, 255}, {198, 18, 4, 10}};
+    const uint16_t ports[] = {0, 0xffff, 0x0100, 80};
+    for (int tcp = 0; tcp < 2; ++tcp)
+        for (int dst = 0; dst < 2; ++dst)
+            for (const auto& a_old : addrs)
+                for (const auto& a_new : addrs)
+                    for (uint16_t port_host : ports) {
+                        const uint8_t proto = tcp ? 6 : 17;
+                        const size_t l4len = tcp ? 20 : 12;
+                        Bytes b(20 + l4len, 0);
+                        uint8_t* ip = b.data();
+                        ip[0] = 0x45;
+                        pkt::test::put16(ip + 2, uint16_t(b.size()));
+                        ip[8] = 64;
+                        ip[9] = proto;
+                        const uint8_t other[4] = {198, 18, 0, 7};
+                        std::memcpy(ip + (dst ? 16 : 12), a_old, 4);
+                        std::memcpy(ip + (dst ? 12 : 16), other, 4);
+                        uint8_t* l = ip + 20;
+                        pkt::test::put16(l, 0xffff);  // source port
+                        pkt::test::put16(l + 2, 0);   // destination port
+                        if (tcp) l[12] = 0x50;
+                        else pkt::test::put16(l + 4, uint16_t(l4len));
+                        const size_t ck = tcp ? 16 : 6;
+                        auto fix = [&](Bytes& p) {
+                            pkt::ipv4_set_header_checksum(p.data());
+                            uint8_t* q = p.data() + 20;
+                            pkt::test::put16(q + ck, 0);
+                            uint16_t c = ref_sum_with(pseudo4(p.data(), proto, l4len), q, l4len);
+                            if (!tcp && c == 0) c = 0xffff;
+                            pkt::test::put16(q + ck, c);
+                        };
+                        fix(b);
+                        uint16_t port;
+                        uint8_t pb[2];
+                        pkt::test::put16(pb, port_host);
+                        std::memcpy(&port, pb, 2);
+                        Bytes want = b;
+                        std::memcpy(want.data() + (dst ? 16 : 12), a_new, 4);
+                        if (port) std::memcpy(want.data() + 20 + (dst ? 2 : 0), &port, 2);
+                        fix(want);
+                        ASSERT_TRUE(dst ? nat_set_dst(b.data(), uint32_t(b.size()), a_new, port)
+                                        : nat_set_src(b.data(), uint32_t(b.size()), a_new, port));
+                        ASSERT_EQ(to_hex(b), to_hex(want));
+                    }
+}
+
 // ---- ICMP errors -----------------------------------------------------------------------------
 
 const fixtures::IcmpCase& icmp_case(const char* name) {

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "dataplane/tables/fib_direct.hpp"
 #include "tests/unit/tables/lab.hpp"
 
 namespace sluice::test {
@@ -19,6 +20,18 @@ struct Family {
     bool v6;
     std::vector<std::pair<std::vector<api::Nexthop>, Answer>> sets;  // request and the answer it must give
 };
+
+// The workers' inline lookup (tables/fib_direct.hpp) over the published
+// root's FIB copy must give rte_fib's own answer, value for value. On this
+// DPDK the layout check must pass: a failure would leave the workers on the
+// slower bulk call without any test noticing.
+void expect_direct_agrees(const dp::Root& r, const net::IpAddr& a) {
+    const dp::FibDirect& d = a.is_v4() ? r.hot.fib4d : r.hot.fib6d;
+    ASSERT_NE(d.tbl24, nullptr) << "rte_fib layout check failed: workers fall back to rte_fib_lookup_bulk";
+    uint64_t want = a.is_v4() ? r.fib4->lookup(a.v4_host()) : r.fib6->lookup(a.bytes.data());
+    uint64_t got = a.is_v4() ? dp::fib_direct_lookup(d, a.v4_host()) : dp::fib6_direct_lookup(d, a.bytes.data());
+    ASSERT_EQ(got, want) << net::to_string(a);
+}
 
 Family family(bool v6) {
     Family f{v6, {}};
@@ -141,6 +154,7 @@ void run(bool v6, uint64_t seed, int batches) {
         for (const auto& a : probes(rng, v6, model, 200)) {
             Answer want = model.lookup(a);
             Answer got = lookup(lab.root(), a);
+            expect_direct_agrees(lab.root(), a);
             ASSERT_EQ(got, want) << "round " << round << " seed " << seed << ": " << net::to_string(a) << " answered "
                                  << describe(got) << ", expected " << describe(want);
         }
@@ -151,7 +165,10 @@ void run(bool v6, uint64_t seed, int batches) {
     for (const auto& [p, s] : routes) all.routes.push_back({RouteUpdate::Op::del, p, 0});
     for (const auto& [p, s] : routes) model.del(p);
     ASSERT_TRUE(lab.apply(all).applied);
-    for (const auto& a : probes(rng, v6, model, 500)) ASSERT_EQ(lookup(lab.root(), a), model.lookup(a)) << net::to_string(a);
+    for (const auto& a : probes(rng, v6, model, 500)) {
+        ASSERT_EQ(lookup(lab.root(), a), model.lookup(a)) << net::to_string(a);
+        expect_direct_agrees(lab.root(), a);
+    }
     EXPECT_GE(lab.root().helpers6, interface_helpers);
     EXPECT_EQ(lab.builder->route_count(), 0u);
 }
@@ -162,6 +179,35 @@ TEST(TableBuilderProperty, Ipv4MatchesLongestPrefixReference) {
 
 TEST(TableBuilderProperty, Ipv6WithHelpersMatchesLongestPrefixReference) {
     for (uint64_t seed : {11u, 12u, 13u}) run(true, seed, 60);
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// A table whose header does not say what it was created with is not read
+// in place: the check gives nothing, and the table is left as it was.
+TEST(FibDirect, HeaderMismatchIsNotTrusted) {
+    std::string err;
+    auto f4 = dp::Fib4::create({1024, 256}, &err);
+    ASSERT_TRUE(f4) << err;
+    ASSERT_NE(f4->direct().tbl24, nullptr);
+    EXPECT_EQ(dp::fib_direct_probe(f4->raw(), 256 + 64).tbl24, nullptr);
+    EXPECT_EQ(dp::fib_direct_probe(nullptr, 256).tbl24, nullptr);
+    EXPECT_EQ(f4->lookup(0xC6120709u), 0u) << "the probe routes are gone";
+    auto f6 = dp::Fib6::create({1024, 256}, &err);
+    ASSERT_TRUE(f6) << err;
+    ASSERT_NE(f6->direct().tbl24, nullptr);
+    EXPECT_EQ(dp::fib6_direct_probe(f6->raw(), 255).tbl24, nullptr);
+    const uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2};
+    EXPECT_EQ(f6->lookup(a), 0u) << "the probe routes are gone";
+    // A probed table still takes routes: the probe left its rib and tbl8
+    // pool as it found them.
+    dp::FibOp op{net::Prefix{net::IpAddr::from_v4_host(0xC6120000u), 24}, 7, false};
+    ASSERT_EQ(f4->apply(op), 0);
+    EXPECT_EQ(dp::fib_direct_lookup(f4->direct(), 0xC6120005u), 7u);
 }
 
 }  // namespace
