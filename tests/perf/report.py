@@ -690,15 +690,17 @@ def lb_cost_notes(lb, cg):
         if not (r and routed and lbs.get("lb_burst_ipp")):
             continue
         fns = {x["fn"].split("::")[-1]: x for x in lbs.get("functions") or []}
-        find = fns.get("find", {}).get("incl_ipp", 0)
-        fh = fns.get("lb_flow_hash", {}).get("incl_ipp", 0)
         own = fns.get("lb_burst", {}).get("self_ipp", 0)
-        lam = fns.get("{lambda}", {}).get("incl_ipp", 0)
+        # Since issue 11 the flow hash, the flow table's find and most
+        # rewrites are inline in lb_burst: what still runs out of line is
+        # listed by name.
+        rest = "; ".join(f"`{name}` {x.get('incl_ipp', 0):.0f}" for name, x in fns.items()
+                         if name not in ("lb_burst", "sweep") and x.get("incl_ipp", 0) >= 1)
         out.append(f"- {MODE_LABEL[m]}: {r['ipp_without_source'] - routed['ipp_without_source']:.0f} instructions per "
                    f"packet more than sluice routing the same packets ({r['ipp_without_source']:.0f} vs "
-                   f"{routed['ipp_without_source']:.0f}): `lb_burst` {lbs['lb_burst_ipp']:.0f} inclusive ({own:.0f} "
-                   f"in its own body: parse, VIP match, flow key, counters; {lam:.0f} in its per-packet lambda: next hop, "
-                   f"MTU, rewrite; `FlowTable::find` {find:.0f}; `lb_flow_hash` {fh:.0f}), and "
+                   f"{routed['ipp_without_source']:.0f}): `lb_burst` {lbs['lb_burst_ipp']:.0f} inclusive, {own:.0f} "
+                   "in its own body (parse, VIP match, flow key and hash, flow table lookup, Maglev, counters, "
+                   "next hop and the inline rewrites)" + (f"; out of line: {rest}" if rest else "") + "; and "
                    f"{fmt(lbs.get('neighbor_ipp'), 0)} in `rte_hash` lookups of on-link backends' neighbors "
                    f"(the worker caches each backend's neighbor slot, so only a backend's first packet, or "
                    f"the first after its neighbor entry changed, looks it up).")
