@@ -14,11 +14,11 @@
 // rte_fib's tables instead.
 //
 // The layouts are DPDK's internal ones (lib/fib/dir24_8.h, lib/fib/trie.h,
-// unchanged across the 22.11 LTS releases). Fib::create checks them on
-// every new table before trusting them (fib_direct.cpp: the header fields
-// against the configuration, then a lookup of probe routes both ways); a
-// table that fails the check gets an empty FibDirect and the worker uses
-// rte_fib's bulk lookup, as before.
+// unchanged across the 22.11 LTS releases). They are proven once per
+// process on a throwaway table (fib_direct.cpp: probe routes looked up both
+// ways), and every table Fib::create makes has its header compared with its
+// configuration before it is trusted; a table that fails gets an empty
+// FibDirect and the worker uses rte_fib's bulk lookup, as before.
 #pragma once
 
 #include <bit>
@@ -36,10 +36,10 @@ struct FibDirect {
     const uint32_t* tbl8 = nullptr;
 };
 
-// Verifies the layout of a newly created, empty table (as Fib::create made
-// it: 4-byte next hops, default next hop 0, `tbl8_groups` groups) and
-// returns its tables, or an empty FibDirect. Adds and removes probe routes:
-// only for a table no reader can see yet.
+// The tables of a newly created, empty table (as Fib::create made it:
+// 4-byte next hops, default next hop 0, `tbl8_groups` groups) when its
+// header says so and this DPDK's layout is proven, else an empty FibDirect.
+// Never writes to the table.
 FibDirect fib_direct_probe(rte_fib* fib, uint32_t tbl8_groups);
 FibDirect fib6_direct_probe(rte_fib6* fib, uint32_t tbl8_groups);
 
