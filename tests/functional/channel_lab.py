@@ -194,13 +194,26 @@ def free_hugepages() -> int:
         return 0
 
 
+def hugetlbfs_mounted() -> bool:
+    """A hugetlbfs is mounted where this process sees it (/proc/self/mounts
+    lists only the mounts under its root: a chroot sees its own)."""
+    try:
+        return any(len(f) > 2 and f[2] == "hugetlbfs"
+                   for f in (line.split() for line in Path("/proc/self/mounts").read_text().splitlines()))
+    except OSError:
+        return False
+
+
 def ensure_hugepages(pages: int) -> int:
-    """Free 2 MB pages, reserving more with tests/lab/hugepages.sh when too
-    few are free (it never fails: the caller decides what too few means)."""
-    if free_hugepages() < pages:
+    """Free 2 MB pages, reserving more (and mounting hugetlbfs) with
+    tests/lab/hugepages.sh when too few are free or none is mounted: pages
+    reserved by someone else are no use to EAL without a mount. It never
+    fails: the caller decides what too few means; no mount counts as none."""
+    if free_hugepages() < pages or not hugetlbfs_mounted():
         total = int(Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages").read_text() or 0)
-        run(["bash", str(HUGEPAGES_SH), str(total + pages)], check=False, timeout=60)
-    return free_hugepages()
+        want = total if free_hugepages() >= pages else total + pages
+        run(["bash", str(HUGEPAGES_SH), str(want)], check=False, timeout=60)
+    return free_hugepages() if hugetlbfs_mounted() else 0
 
 
 class HugepageLab(Lab):
