@@ -52,6 +52,18 @@ FibDirect fib6_direct_probe(rte_fib6* fib, uint32_t tbl8_groups);
     return e >> 1;
 }
 
+// The same lookup from the tbl24 entry's address (fib_direct_line, taken
+// when the packet was parsed) and the address's last byte: the worker keeps
+// the entry's address rather than the destination, so the lookup loop does
+// not index tbl24 again (about 1 instruction per packet less by callgrind's
+// line costs).
+[[gnu::always_inline]] inline uint64_t fib_direct_lookup_at(const FibDirect& d, const void* line, uint8_t last_byte) {
+    uint32_t e = *static_cast<const uint32_t*>(line);
+    if (e & 1) [[unlikely]]
+        e = d.tbl8[size_t(e >> 1) * 256 + last_byte];
+    return e >> 1;
+}
+
 // The tbl24 index of an IPv6 address: its first three bytes, from one
 // 32-bit load (3 instructions instead of 8 under callgrind).
 inline uint32_t trie_tbl24_index(const uint8_t* a) {

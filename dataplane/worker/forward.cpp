@@ -117,13 +117,15 @@ template <bool V6>
 // tbl24 entry the lookup reads first towards the cache: by the time the
 // burst's lookups run it has arrived, so at 10^6 prefixes (a 64 MiB tbl24)
 // the lookup loop does not wait on memory (as rte_fib_lookup_bulk's own
-// prefetch pass, without the pass).
+// prefetch pass, without the pass). The entry's address is kept for the
+// lookup (fib_direct_lookup_at); the bulk call's fallback reads the
+// destinations again.
 inline void gather4(const View& s, Scratch& sc, uint16_t& n4, rte_mbuf* m, const uint8_t* ip) {
-    uint32_t dst = pkt::load_be32(ip + 16);
-    rte_prefetch0(fib_direct_line(s.fib4d, dst));
+    const void* line = fib_direct_line(s.fib4d, pkt::load_be32(ip + 16));
+    rte_prefetch0(line);
     sc.m4[n4] = m;
     sc.ip4[n4] = const_cast<uint8_t*>(ip);
-    sc.dst4[n4++] = dst;
+    sc.line4[n4++] = line;
 }
 // IPv6 destinations are read in place by the inline lookup; only the bulk
 // call's fallback copies them out (7 instructions per packet less).
@@ -235,8 +237,10 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         if (s.fib4d.tbl24) [[likely]] {
 #pragma GCC unroll 4
             for (uint16_t k = 0; k < n4; ++k)
-                resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], fib_direct_lookup(s.fib4d, sc.dst4[k]), sc, r);
+                resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k],
+                                       fib_direct_lookup_at(s.fib4d, sc.line4[k], sc.ip4[k][19]), sc, r);
         } else {
+            for (uint16_t k = 0; k < n4; ++k) sc.dst4[k] = pkt::load_be32(sc.ip4[k] + 16);
             rte_fib_lookup_bulk(s.fib4, sc.dst4, sc.nh4, n4);
             for (uint16_t k = 0; k < n4; ++k) resolve_nexthop<false>(s, nbrs, sc.m4[k], sc.ip4[k], sc.nh4[k], sc, r);
         }

@@ -39,10 +39,11 @@ struct LbScratch {
 // worker's BurstResult so nothing is constructed per burst.
 struct BurstScratch {
     // Per family: the packet, its L3 header (no pointer chase from an index
-    // later), its destination for the bulk lookup, and the answer.
+    // later), where its lookup starts, and the bulk lookup's input and answer.
     rte_mbuf* m4[kMaxBurst];
     uint8_t* ip4[kMaxBurst];
-    uint32_t dst4[kMaxBurst];
+    const void* line4[kMaxBurst];  // the tbl24 entry of the destination (fib_direct_line)
+    uint32_t dst4[kMaxBurst];      // for the bulk lookup only (FibDirect unverified)
     uint64_t nh4[kMaxBurst];
     rte_mbuf* m6[kMaxBurst];
     uint8_t* ip6[kMaxBurst];

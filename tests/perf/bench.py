@@ -9,6 +9,7 @@ in one run. Writes docs/perf.md and docs/perf.png.
     python3 tests/perf/bench.py --only tables   # only the table-update step, merged into docs/perf.json
     python3 tests/perf/bench.py --only lb       # only the load balancer profiles, merged likewise
     python3 tests/perf/bench.py --only rdma     # only the RDMA transport profiles, merged likewise
+    python3 tests/perf/bench.py --only builds   # only the build variants (LTO, -march, static DPDK), merged likewise
 
 Traffic: two net_null ports (RX hands out mbufs, TX frees them; no packet
 ever leaves the process) plus the LD_PRELOAD shim libsluice_trafficgen.so,
@@ -42,6 +43,11 @@ RDMA transport (tests/perf/rdma_bench.py): two sluice processes joined by a
 stand-in RDMA link against one process forwarding net_null to net_null, 64
 and 1500-byte frames, callgrind with the transport's and the stand-in's
 share, and the transport alone (bench_rdma_transport); results under "rdma".
+
+Build variants (tests/perf/builds_bench.py): each contender that can be
+rebuilt (sluice, l3fwd) built again with LTO, -march=x86-64-v3 and a static
+DPDK link, instructions per packet under callgrind against its base build;
+results under "builds", reported apart from the main comparison.
 """
 import argparse
 import json
@@ -53,6 +59,7 @@ import subprocess
 import sys
 import time
 
+import builds_bench
 import lb_bench
 import rdma_bench
 import tables_bench
@@ -467,7 +474,15 @@ def main():
     ap.add_argument("--no-rdma", action="store_true", help="skip the RDMA transport profiles")
     ap.add_argument("--callgrind-seconds-rdma", type=int, default=15,
                     help="seconds of traffic with one RDMA node under callgrind")
-    ap.add_argument("--only", choices=["tables", "lb", "rdma"],
+    ap.add_argument("--no-builds", action="store_true", help="skip the build variants (LTO, -march, static DPDK)")
+    ap.add_argument("--builds-variants", default=None, help="subset of " + ",".join(builds_bench.VARIANTS))
+    ap.add_argument("--builds-contenders", default=None, help="subset of " + ",".join(builds_bench.CONTENDERS))
+    ap.add_argument("--builds-skip", default=None,
+                    help="CONTENDER:VARIANT,... not built or measured this time (recorded as skipped)")
+    ap.add_argument("--builds-v6", action="store_true", help="build variants also at IPv6 1k x 1k")
+    ap.add_argument("--callgrind-seconds-builds", type=int, default=10,
+                    help="seconds of traffic under callgrind per build variant")
+    ap.add_argument("--only", choices=["tables", "lb", "rdma", "builds"],
                     help="run only this step (with --quick/--smoke: their sizes) and merge its results into --out")
     ap.add_argument("--load-timeout", type=int, default=1500, help="max seconds from start to first traffic")
     ap.add_argument("--no-huge", action="store_true", help="always --no-huge -m 2048")
@@ -506,10 +521,13 @@ def main():
         # Idempotent: does nothing when every package is there (a fresh clone
         # on a fresh Debian 12 gets dpdk, dpdk-doc, valgrind, matplotlib, ...).
         subprocess.run([os.path.join(ROOT, "tests/lab/install-deps.sh")], check=True, stdout=subprocess.DEVNULL)
+    command_line = " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])
+    if a.only == "builds":  # builds its own base (build-var-base): --build is not needed
+        run_builds_only(a, command_line)
+        return
     if not a.no_build:
         ensure_build(a.build, a.dry_run)
     tables_mode = "smoke" if a.smoke else "quick" if a.quick else "full"
-    command_line = " ".join(["python3", "tests/perf/bench.py"] + sys.argv[1:])
     if a.quick or a.smoke:
         a.no_callgrind_lb = True
     if a.only == "tables":
@@ -674,6 +692,8 @@ def main():
         save()
     if not a.no_tables:
         doc["tables"] = run_tables(a, tables_mode, command_line)
+    if not a.no_builds and not a.smoke and not a.quick:
+        doc["builds"] = run_builds(a, command_line, shim)
     meta["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     save()
     if a.dry_run:
@@ -764,6 +784,23 @@ def run_rdma_only(a, mode, command_line, shim, ours_bin):
         return
     rec = run_rdma(a, mode, command_line, shim, ours_bin)
     merge_step(a, command_line, "rdma", rec, "RDMA")
+
+
+def run_builds(a, command_line, shim):
+    log("build variants (LTO, -march, static DPDK)")
+    rec = builds_bench.run(a, sys.modules[__name__], log, ROOT, shim)
+    rec["command"] = command_line
+    return rec
+
+
+def run_builds_only(a, command_line):
+    """The build variants alone, merged into the results file (its other
+    results and meta stay as they were)."""
+    os.makedirs(a.workdir, exist_ok=True)
+    rec = run_builds(a, command_line, os.path.join(a.build, "tests/perf/trafficgen/libsluice_trafficgen.so"))
+    if a.dry_run:
+        return
+    merge_step(a, command_line, "builds", rec, "build variants")
 
 
 def write_report(a):

@@ -15,6 +15,14 @@
 #   L3FWD_ROUTES4=FILE   lines "a.b.c.d/len port"   (e.g. "100.64.0.0/30 1")
 #   L3FWD_ROUTES6=FILE   lines "x::/len port"       (e.g. "2001:db8::/64 1")
 # A family without a file keeps l3fwd's compiled-in default table.
+#
+# Build variants (tests/perf/builds_bench.py), all optional:
+#   L3FWD_EXTRA_CFLAGS=...   added after pkg-config's flags (so -march=... there
+#                            overrides DPDK's -march=corei7), e.g. -flto
+#   L3FWD_EXTRA_LDFLAGS=...  added to the link (extra objects, -Wl,... flags)
+#   L3FWD_LINK=static        link DPDK statically (the Makefile's "static"
+#                            target: pkg-config --static, drivers whole-archive);
+#                            default shared
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -34,6 +42,9 @@ if [ ! -f "$SRC/l3fwd/main.c" ] || [ ! -d "$SRC/common" ]; then
     exit 1
 fi
 pkg-config --exists libdpdk || { echo "pkg-config cannot find libdpdk (apt-get install dpdk-dev)" >&2; exit 1; }
+
+LINK=${L3FWD_LINK:-shared}
+case "$LINK" in shared|static) ;; *) echo "L3FWD_LINK must be shared or static" >&2; exit 2 ;; esac
 
 mkdir -p "$OUTDIR"
 rm -rf "$OUTDIR/l3fwd" "$OUTDIR/common"
@@ -178,9 +189,18 @@ for name, tag in (("l3fwd_lpm.c", "LPM"), ("l3fwd_fib.c", "FIB")):
     open(path, "w").write(text)
 PY
 
+# benchmark build copy: the build variants' flags (empty by default) go
+# after the example's own CFLAGS, so a -march there wins over pkg-config's.
+grep -q '^CFLAGS += -I../common$' "$OUTDIR/l3fwd/Makefile" || {
+    echo "l3fwd_build: Makefile: 'CFLAGS += -I../common' not found (DPDK version other than 22.11?)" >&2; exit 1; }
+sed -i 's|^CFLAGS += -I../common$|CFLAGS += -I../common\n# benchmark build copy: build variant flags\nCFLAGS += $(L3FWD_EXTRA_CFLAGS)\nLDFLAGS += $(L3FWD_EXTRA_LDFLAGS)|' \
+    "$OUTDIR/l3fwd/Makefile"
+export L3FWD_EXTRA_CFLAGS="${L3FWD_EXTRA_CFLAGS:-}" L3FWD_EXTRA_LDFLAGS="${L3FWD_EXTRA_LDFLAGS:-}"
+
 # benchmark build copy: built with the example's own Makefile (pkg-config
-# libdpdk, -O3, shared DPDK libraries) so it is the stock l3fwd otherwise.
-make -C "$OUTDIR/l3fwd" -j2 shared >"$OUTDIR/l3fwd-build.log" 2>&1 || {
+# libdpdk, -O3, shared DPDK libraries unless L3FWD_LINK=static) so it is the
+# stock l3fwd otherwise.
+make -C "$OUTDIR/l3fwd" -j2 "$LINK" >"$OUTDIR/l3fwd-build.log" 2>&1 || {
     tail -n 40 "$OUTDIR/l3fwd-build.log" >&2
     echo "l3fwd build failed, log: $OUTDIR/l3fwd-build.log" >&2
     exit 1

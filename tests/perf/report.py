@@ -259,6 +259,15 @@ note, all under callgrind at 1k prefixes and 1k flows):
 - TTL and checksum in one 32-bit add (RFC 1624 exact, the two corner values
   on the general path): 5 instructions instead of 10.
 - A single next hop is decided by one compare of the FIB value's kind.
+- The Ethernet header is the neighbor word stored whole and the source MAC
+  stored over its flag bytes (3 instructions per packet less than masking
+  and merging); the IPv4 lookup starts from the tbl24 entry's address kept
+  when the packet was parsed.
+- Tried and not kept: the destination MAC, ethertype and IPv4 version byte
+  compared in one SSE2 16-byte compare against a per-port template (IPv4
+  1.1 instructions per packet fewer, IPv6 3.8 more, because an IPv6 packet
+  pays the failed IPv4 compare before its own); reusing the TTL word for the
+  rewrite; re-reading the IPv4 destination instead of keeping it.
 
 What stays: l3fwd LPM parses and looks up four packets at a time with SSE;
 of RFC 1812 it checks only the header and total lengths (its default
@@ -779,6 +788,81 @@ def rdma_section(data):
     return "\n".join(out)
 
 
+BUILD_VARIANTS = ["base", "lto", "march-v3", "static-dpdk"]
+BUILD_LABELS = {"base": "base (release, as compared above)", "lto": "LTO", "march-v3": "-march=x86-64-v3",
+                "static-dpdk": "static DPDK"}
+
+
+def signed(x, nd=1):
+    return "—" if x is None else f"{x:+.{nd}f}"
+
+
+def builds_section(data):
+    """Build variants (issue 11): one row per (contender, variant), kept
+    apart from the comparison above, which uses every contender's base build."""
+    b = data.get("builds")
+    if not b:
+        return ("Not run (`--no-builds`, `--quick` or `--smoke`; `python3 tests/perf/bench.py --only builds` "
+                "adds it).")
+    if b.get("error"):
+        return "Failed: " + b["error"]
+    rows = b.get("callgrind") or []
+    out = [f"Each contender that can be rebuilt, built again per variant and measured under callgrind "
+           f"(`{b.get('command', '')}`, {b.get('started', '?')}, {b.get('seconds', '?')} s including the builds; "
+           f"{b.get('callgrind_seconds', '?')} s of traffic each). **These rows are not mixed into the comparison "
+           "above**, which uses the base build of every contender. Delta: instructions per packet against the "
+           "same contender's base build in the same run (negative = fewer). *Notable function*: the one whose "
+           "own instructions per packet moved most against the base build.", ""]
+    out += ["| profile | contender | variant | instructions / packet | without the source | delta | "
+            "delta without the source | notable function (base → variant) | rate vs base |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    order = {v: i for i, v in enumerate(BUILD_VARIANTS)}
+    corder = {c: i for i, c in enumerate(CONTENDERS)}
+    notes = []
+    for r in sorted(rows, key=lambda r: (r.get("family", ""), r.get("prefixes", 0), corder.get(r["contender"], 99),
+                                         order.get(r["variant"], 99))):
+        prof = f"{r.get('family', '?')} {human(r.get('prefixes', 0))} x {human(r.get('flows', 0))}"
+        lab = LABELS.get(r["contender"], r["contender"])
+        var = BUILD_LABELS.get(r["variant"], r["variant"])
+        rate = r.get("rate_ratio")
+        rate = fmt(rate) if rate is not None else "not measured"
+        if "ipp" in r:
+            n = r.get("notable")
+            nb = f"`{n['fn'][:48]}` {n['base_ipp']:.1f} → {n['ipp']:.1f}" if n else "—"
+            out.append(f"| {prof} | {lab} | {var} | {r['ipp']:.1f} | {r['ipp_without_source']:.1f} | "
+                       f"{signed(r.get('delta_ipp'))} | {signed(r.get('delta_ipp_without_source'))} | {nb} | {rate} |")
+        else:
+            why = r.get("skipped") or r.get("error") or "?"
+            state = "skipped" if r.get("skipped") else "fail"
+            out.append(f"| {prof} | {lab} | {var} | {state} | | | | | |")
+            notes.append(f"- {lab}, {var}: {why}")
+    watch = [r for r in rows if r.get("watch") and r["watch"].get("__tls_get_addr") is not None]
+    if watch:
+        out += ["", "`__tls_get_addr` (the shared DPDK libraries' thread-local lookups, e.g. the mempool's "
+                "per-lcore cache when net_null frees mbufs) per packet: " + "; ".join(
+                    f"{LABELS.get(r['contender'], r['contender'])} {BUILD_LABELS.get(r['variant'], r['variant'])} "
+                    f"{r['watch']['__tls_get_addr']:.1f}" for r in watch) + "."]
+    if notes:
+        out += ["", "Not measured:", ""] + notes
+    builds = b.get("builds") or []
+    how = sorted({(LABELS.get(x['contender'], x['contender']) if x['contender'] != 'l3fwd' else 'l3fwd',
+                   BUILD_LABELS.get(x['variant'], x['variant']), x['how'], x.get('build_seconds'))
+                  for x in builds if x.get("how")})
+    if how:
+        out += ["", "Builds: " + "; ".join(f"{c} {v}: {h} ({s} s)" for c, v, h, s in how) + "."]
+    for c, why in (b.get("not_rebuildable") or {}).items():
+        out += ["", f"{LABELS.get(c, c)}: no variant rows; {why}."]
+    out += ["", f"How: sluice's variants are meson options on the release build (`-Db_lto=true`; "
+            f"`-march={b.get('march', 'x86-64-v3')}` with DPDK's `-march=corei7` replaced in a copy of its .pc "
+            "files; static DPDK: the base build's objects linked again with `pkg-config --static --libs libdpdk` in place of the shared librte_*.so), l3fwd's are `tests/perf/l3fwd_build.sh` with `L3FWD_EXTRA_CFLAGS` "
+            "(`-flto`, `-march=...`) or `L3FWD_LINK=static`. The -march row runs only where the CPU has that "
+            "level (probed at run time); the project's own build stays on the x86-64 baseline. A statically "
+            "linked binary cannot take the traffic shim by `LD_PRELOAD`, so the static rows link the shim's "
+            "object into the binary (`-Wl,--wrap=rte_eth_dev_start`): same code, its instructions excluded from "
+            "\"without the source\" as everywhere. See tests/perf/builds_bench.py."]
+    return "\n".join(out)
+
+
 def mpps_of(rec):
     return (rec or {}).get("mpps")
 
@@ -857,7 +941,8 @@ def page(data, rows, plot_name):
               micro_section(data), "",
               "## Table updates\n", tables_section(data).rstrip("\n"), "",
               "## Load balancer\n", lb_section(data).rstrip("\n"), "",
-              "## RDMA transport\n", rdma_section(data).rstrip("\n"), "", METHOD]
+              "## RDMA transport\n", rdma_section(data).rstrip("\n"), "",
+              "## Build variants\n", builds_section(data).rstrip("\n"), "", METHOD]
     return "\n".join(parts) + "\n"
 
 

@@ -120,8 +120,12 @@ struct alignas(64) QueueGen {
 };
 
 std::vector<uint32_t>* g_order = nullptr;
-std::vector<QueueGen*> g_gens;  // for the exit record
-std::vector<uint16_t> g_ports;
+// Never destroyed: the exit record (a destructor function) and the stats
+// thread read them while the process exits, and in a static link the C++
+// atexit destructors run before the .fini_array functions, so a plain
+// global vector would already be gone there (a garbage "filled" count).
+std::vector<QueueGen*>& g_gens = *new std::vector<QueueGen*>;  // for the exit record
+std::vector<uint16_t>& g_ports = *new std::vector<uint16_t>;
 std::atomic<bool> g_thread_started{false};
 
 void build_template(QueueGen& g, const uint8_t mac[6]) {

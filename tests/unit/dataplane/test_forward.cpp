@@ -11,6 +11,7 @@
 
 #include "config/load.hpp"
 #include "dataplane/pkt/checksum.hpp"
+#include "dataplane/worker/burst_ops.hpp"
 #include "dataplane/worker/forward.hpp"
 #include "dataplane/worker/punt.hpp"
 #include "tests/unit/dataplane/frames.hpp"
@@ -515,6 +516,27 @@ TEST_F(Forward, InlineLookupAndBulkFallbackAgree) {
     for (uint16_t p = 0; p < 2; ++p) EXPECT_EQ(inline_answer.tx[p], bulk_answer.tx[p]) << "port " << p;
     EXPECT_EQ(inline_answer.punts, bulk_answer.punts);
     EXPECT_EQ(inline_answer.drops, bulk_answer.drops);
+}
+
+// The Ethernet rewrite stores the whole neighbor word, flags and all, and
+// then the source MAC over its top bytes: the frame must end up with exactly
+// the two MACs and nothing of the word's flags, the ethertype untouched.
+TEST(WriteL2, FlagsOfTheNeighborWordNeverReachTheFrame) {
+    dp::Interface out;
+    out.mac = {0x02, 0x00, 0x5e, 0x10, 0x20, 0x30};
+    const std::array<uint8_t, 6> dst = {0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa};
+    for (uint64_t flags : {uint64_t(0), dp::kMacValid, ~uint64_t(0) << 48}) {
+        uint8_t frame[20];
+        std::memset(frame, 0xAA, sizeof frame);
+        frame[12] = 0x08;
+        frame[13] = 0x00;
+        dp::burst::write_l2(frame, dp::mac_word(dst) | flags, out);
+        EXPECT_EQ(0, std::memcmp(frame, dst.data(), 6)) << std::hex << flags;
+        EXPECT_EQ(0, std::memcmp(frame + 6, out.mac.data(), 6)) << std::hex << flags;
+        EXPECT_EQ(frame[12], 0x08);
+        EXPECT_EQ(frame[13], 0x00);
+        for (size_t i = 14; i < sizeof frame; ++i) EXPECT_EQ(frame[i], 0xAA) << i;
+    }
 }
 
 }  // namespace
