@@ -348,6 +348,9 @@ std::shared_ptr<const LbTables> LbBuilder::make_tables(const State& s) const {
             }
         }
     }
+    t->keeps_flows.resize(t->backends.size());
+    for (size_t i = 0; i < t->backends.size(); ++i)
+        t->keeps_flows[i] = t->backends[i].state == api::BackendState::down ? 0 : t->backends[i].uid;
     return t;
 }
 

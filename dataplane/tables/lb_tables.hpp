@@ -101,6 +101,10 @@ struct NatReturn {
 struct LbTables {
     std::vector<LbVip> vips;            // by VIP slot
     std::vector<LbBackend> backends;    // by backend slot
+    // By backend slot: its uid while it keeps its tracked flows (up or
+    // draining), else 0. The stage's one-load check of a tracked flow's
+    // backend (lb/stage.cpp); anything else takes the full check.
+    std::vector<uint32_t> keeps_flows;
     std::vector<LbAddress> addresses;   // by address index
     absl::flat_hash_map<NatReturnKey, NatReturn> nat_return;
     // One bit per hash of a NAT backend's address: the worker tests a

@@ -900,6 +900,92 @@ TEST_F(LbStage, IpipAndGueInBothFamilies) {
     }
 }
 
+// The stage finishes a packet in the pass that chooses its backend when the
+// inline FIB lookup is there, and queues it for one bulk lookup per family
+// when it is not (tables/fib_direct.hpp): both must send the same bytes to
+// the same ports, punt and drop the same packets, whatever the mode and
+// family, with a backend no route reaches among them.
+TEST_F(LbStage, InlineLookupAndBulkFallbackAgree) {
+    api::Vip dsr4 = make_vip("dsr4", "198.18.100.1", LbProto::tcp, 80,
+                             {backend("198.18.2.10"), backend("198.18.2.11"), backend("198.18.2.12")});
+    api::Vip dsr6 = make_vip("dsr6", "2001:db8:64::1", LbProto::udp, 53, {backend("2001:db8:2::10")});
+    api::Vip nat4 = make_vip("nat4", "198.18.100.2", LbProto::tcp, 80, {backend("198.18.2.20", 1, 8080)}, LbMode::nat);
+    api::Vip ipip4 = make_vip("ipip4", "198.18.100.3", LbProto::tcp, 80, {backend("198.19.5.5")}, LbMode::ipip);
+    ipip4.encap_source = {config::parse_prefix("198.18.200.0/24").value()};
+    api::Vip cross = make_vip("cross", "198.18.100.4", LbProto::udp, 0, {backend("2001:db8:100::5")}, LbMode::ipip);
+    cross.encap_source = {config::parse_prefix("2001:db8:ee::/64").value()};
+    api::Vip lost = make_vip("lost", "198.18.100.5", LbProto::tcp, 80, {backend("198.18.77.1")}, LbMode::ipip);
+    lost.encap_source = {config::parse_prefix("198.18.200.0/24").value()};
+    ASSERT_NO_FATAL_FAILURE(apply({dsr4, dsr6, nat4, ipip4, cross, lost}));
+    ASSERT_NE(root().hot.fib4d.tbl24, nullptr);
+    ASSERT_NE(root().hot.fib6d.tbl24, nullptr);
+    std::vector<P> ps;
+    for (uint16_t i = 0; i < 4; ++i) {
+        for (const char* d : {"198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.5"}) {
+            P p;
+            p.dst = d;
+            p.sport = uint16_t(40000 + i);
+            ps.push_back(p);
+        }
+        P c;
+        c.dst = "198.18.100.4";
+        c.proto = 17;
+        c.dport = 9000;
+        c.sport = uint16_t(41000 + i);
+        ps.push_back(c);
+        P q;
+        q.v6 = true;
+        q.src = "2001:db8:1::2";
+        q.dst = "2001:db8:64::1";
+        q.proto = 17;
+        q.sport = uint16_t(1000 + i);
+        q.dport = 53;
+        ps.push_back(q);
+    }
+    struct Outcome {
+        std::vector<std::vector<uint8_t>> tx[2];
+        std::vector<uint32_t> punts;
+        uint16_t drops = 0;
+    };
+    auto outcome = [&](const dp::Root& r) {
+        release();
+        w_ = std::make_unique<dp::LbWorker>(4096);  // the same empty flow table for both
+        w_->now_ns = 5'000'000'000ull;
+        w_->now_ms = 5000;
+        std::vector<rte_mbuf*> ms;
+        for (const auto& p : ps) ms.push_back(mb(p));
+        dp::forward_burst(r, *nbrs_, ms.data(), uint16_t(ms.size()), *res_, *counters_, w_.get());
+        Outcome o;
+        for (uint16_t p = 0; p < 2; ++p)
+            for (uint16_t k = 0; k < res_->tx_count[p]; ++k) {
+                const uint8_t* d = rte_pktmbuf_mtod(res_->tx[p][k], const uint8_t*);
+                o.tx[p].emplace_back(d, d + res_->tx[p][k]->data_len);
+            }
+        for (uint16_t k = 0; k < res_->n_punt; ++k)
+            o.punts.push_back(uint32_t(dp::punt_of(res_->punt[k])) << 24 | dp::punt_payload(res_->punt[k]));
+        o.drops = res_->n_drop;
+        return o;
+    };
+    const uint64_t unreachable = drops(DropReason::lb_backend_unreachable);
+    Outcome inline_answer = outcome(root());
+    EXPECT_EQ(drops(DropReason::lb_backend_unreachable), unreachable + 4) << "the backend without a route";
+    dp::Root bulk = root();
+    bulk.hot.fib4d = {};
+    bulk.hot.fib6d = {};
+    Outcome bulk_answer = outcome(bulk);
+    EXPECT_EQ(drops(DropReason::lb_backend_unreachable), unreachable + 8);
+    EXPECT_EQ(inline_answer.tx[1].size(), 20u) << "DSR, NAT, IPIP and IPv4 in IPv6 to p1: " << dropped_as();
+    EXPECT_EQ(inline_answer.drops, 4u);
+    EXPECT_TRUE(inline_answer.punts.empty());
+    // The order within a port may differ (the fallback finishes IPv4 backends
+    // before IPv6 ones); the bytes may not.
+    for (auto* o : {&inline_answer, &bulk_answer})
+        for (auto& v : o->tx) std::sort(v.begin(), v.end());
+    for (uint16_t p = 0; p < 2; ++p) EXPECT_EQ(inline_answer.tx[p], bulk_answer.tx[p]) << "port " << p;
+    EXPECT_EQ(inline_answer.punts, bulk_answer.punts);
+    EXPECT_EQ(inline_answer.drops, bulk_answer.drops);
+}
+
 TEST_F(LbStage, EncapsulationAboveTheMtu) {
     api::Vip ipip4 = make_vip("ipip4", "198.18.100.3", LbProto::tcp, 80, {backend("198.19.5.5")}, LbMode::ipip);
     ipip4.encap_source = {config::parse_prefix("198.18.200.0/24").value()};

@@ -671,5 +671,51 @@ TEST(LbBuilder, MaglevTablesDoNotDependOnBackendOrder) {
     EXPECT_TRUE(vx.maglev->slot == vy.maglev->slot);
 }
 
+
+// keeps_flows (the stage's one-load check of a tracked flow's backend): the
+// backend's uid while it is up or draining, 0 when down or when its slot
+// is free, after every batch that changes a state or removes a backend.
+TEST(LbBuilder, KeepsFlowsFollowsStatesAndRemovals) {
+    TableLab lab;
+    api::Batch b = base();
+    api::Vip v = make_vip("x", "198.19.100.1", LbProto::tcp, 80,
+                          {backend("198.18.1.10"), backend("198.18.1.11", 1, 0, BackendState::drain),
+                           backend("198.18.1.12", 1, 0, BackendState::down)});
+    b.vips = {set_of(v)};
+    auto r = lab.apply(b);
+    ASSERT_TRUE(r.applied) << errors_of(r);
+    auto check = [&](const char* when) {
+        const dp::LbTables& t = *lab.root().lb;
+        ASSERT_EQ(t.keeps_flows.size(), t.backends.size()) << when;
+        for (size_t i = 0; i < t.backends.size(); ++i) {
+            const dp::LbBackend& x = t.backends[i];
+            uint32_t want = x.uid == 0 || x.state == BackendState::down ? 0 : x.uid;
+            EXPECT_EQ(t.keeps_flows[i], want) << when << ": slot " << i;
+        }
+    };
+    check("first batch");
+    {
+        const dp::LbTables& t = *lab.root().lb;
+        size_t nonzero = std::count_if(t.keeps_flows.begin(), t.keeps_flows.end(), [](uint32_t u) { return u != 0; });
+        EXPECT_EQ(nonzero, 2u) << "up and drain keep their flows, down does not";
+    }
+    // Up goes down, down comes up; then the drained backend is removed.
+    v.backends[0].state = BackendState::down;
+    v.backends[2].state = BackendState::up;
+    b = api::Batch{};
+    b.vips = {set_of(v)};
+    r = lab.apply(b);
+    ASSERT_TRUE(r.applied) << errors_of(r);
+    check("states swapped");
+    v.backends.erase(v.backends.begin() + 1);
+    b.vips = {set_of(v)};
+    r = lab.apply(b);
+    ASSERT_TRUE(r.applied) << errors_of(r);
+    check("drained backend removed");
+    const dp::LbTables& t = *lab.root().lb;
+    size_t nonzero = std::count_if(t.keeps_flows.begin(), t.keeps_flows.end(), [](uint32_t u) { return u != 0; });
+    EXPECT_EQ(nonzero, 1u) << "only the backend that came up";
+}
+
 }  // namespace
 }  // namespace sluice::test
