@@ -4,7 +4,9 @@
 // punts and frees, so tests can drive it with hand-made mbufs.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/counters.hpp"
 #include "dataplane/lb/flow_table.hpp"
@@ -83,6 +85,24 @@ struct BurstResult {
     void clear() {
         for (uint16_t i = 0; i < n_ports_used; ++i) tx_count[ports_used[i]] = 0;
         n_ports_used = n_punt = n_drop = 0;
+    }
+    // Lists the ports with packets to send, in port order: once per burst
+    // (four counts a load) instead of a test in every enqueue, as l3fwd
+    // drains its TX buffers port by port. IPv4, 1k prefixes x 1k flows:
+    // 331.3 -> 329.9 instructions a packet under callgrind (IPv6 345.4 ->
+    // 345.2, L2 DSR 665.2 -> 664.8 without the source).
+    void list_ports_used() {
+        static_assert(kMaxPorts % 4 == 0);
+        n_ports_used = 0;
+        for (uint16_t p = 0; p < kMaxPorts; p += 4) {
+            uint64_t w;
+            std::memcpy(&w, &tx_count[p], 8);
+            while (w) {
+                const unsigned lane = unsigned(std::countr_zero(w)) / 16;
+                ports_used[n_ports_used++] = uint16_t(p + lane);
+                w &= ~(uint64_t(0xffff) << (16 * lane));
+            }
+        }
     }
 };
 

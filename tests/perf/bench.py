@@ -479,7 +479,7 @@ def main():
     ap.add_argument("--builds-contenders", default=None, help="subset of " + ",".join(builds_bench.CONTENDERS))
     ap.add_argument("--builds-skip", default=None,
                     help="CONTENDER:VARIANT,... not built or measured this time (recorded as skipped)")
-    ap.add_argument("--builds-v6", action="store_true", help="build variants also at IPv6 1k x 1k")
+    ap.add_argument("--builds-v4-only", action="store_true", help="build variants at IPv4 1k x 1k only (default: IPv4 and IPv6)")
     ap.add_argument("--callgrind-seconds-builds", type=int, default=10,
                     help="seconds of traffic under callgrind per build variant")
     ap.add_argument("--only", choices=["tables", "lb", "rdma", "builds"],

@@ -47,7 +47,7 @@ import time
 VARIANTS = ["base", "lto", "march-v3", "static-dpdk"]
 CONTENDERS = ["ours", "l3fwd-lpm", "l3fwd-fib"]
 MARCH = "x86-64-v3"
-PROFILES = [("v4", 1000, 1000)]  # (family, prefixes, flows); v6 with --builds-v6
+PROFILES = [("v4", 1000, 1000), ("v6", 1000, 1000)]  # (family, prefixes, flows); v4 only with --builds-v4-only
 L3FWD_MAXROUTES = 1024
 SLUICE_BASE_OPTS = ["-Dbuildtype=release", "-Db_ndebug=true"]
 SLUICE_TARGETS = ["dataplane/sluice-dp", "tests/perf/trafficgen/libsluice_trafficgen.so"]
@@ -356,7 +356,7 @@ def run(a, h, log, root, shim):
     if "base" not in variants:
         variants.insert(0, "base")  # every delta is against the base build
     skip = set(tuple(x.split(":", 1)) for x in (a.builds_skip or "").split(",") if ":" in x)
-    profiles = PROFILES + ([("v6", 1000, 1000)] if a.builds_v6 else [])
+    profiles = [p for p in PROFILES if not (a.builds_v4_only and p[0] != "v4")]
     s = Step(a, h, log, root)
     os.makedirs(s.work, exist_ok=True)
     rec = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "variants": variants, "contenders": contenders,

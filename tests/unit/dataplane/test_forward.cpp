@@ -4,7 +4,9 @@
 
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
+#include <vector>
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -537,6 +539,25 @@ TEST(WriteL2, FlagsOfTheNeighborWordNeverReachTheFrame) {
         EXPECT_EQ(frame[13], 0x00);
         for (size_t i = 14; i < sizeof frame; ++i) EXPECT_EQ(frame[i], 0xAA) << i;
     }
+}
+
+// forward_burst lists the ports with packets to send once, at its end
+// (BurstResult::list_ports_used): every port with a count, in port order,
+// whichever of the four counts a load it falls in; clear() undoes it.
+TEST(BurstResultPorts, ListsEveryPortWithPacketsInPortOrder) {
+    auto r = std::make_unique<dp::BurstResult>();
+    r->list_ports_used();
+    EXPECT_EQ(r->n_ports_used, 0);
+    for (uint16_t p : {uint16_t(31), uint16_t(0), uint16_t(5), uint16_t(6), uint16_t(17)})
+        r->tx_count[p] = uint16_t(p + 1);
+    r->tx_count[7] = dp::kMaxBurst;
+    r->list_ports_used();
+    std::vector<uint16_t> got(r->ports_used, r->ports_used + r->n_ports_used);
+    EXPECT_EQ(got, (std::vector<uint16_t>{0, 5, 6, 7, 17, 31}));
+    r->clear();
+    for (uint16_t p = 0; p < dp::kMaxPorts; ++p) EXPECT_EQ(r->tx_count[p], 0) << "port " << p;
+    r->list_ports_used();
+    EXPECT_EQ(r->n_ports_used, 0);
 }
 
 }  // namespace
