@@ -738,6 +738,7 @@ std::shared_ptr<const Interfaces> TableBuilder::interfaces() const {
         Interface& i = t->port[p];
         i.present = true;
         i.port_id = p;
+        t->ports = uint16_t(p + 1);
         i.mac = port->info.mac;
         i.mtu = port->spec.mtu;
         i.link_local = link_local_from_mac(i.mac);

@@ -25,6 +25,7 @@ struct Interface {
 
 struct Interfaces {
     std::array<Interface, kMaxPorts> port{};     // indexed by DPDK port id
+    uint16_t ports = 0;                          // 1 + the highest present port id
 
     // True when addr is one of the port's own addresses (incl. link-local).
     bool is_local(uint16_t port, const net::IpAddr& addr) const;

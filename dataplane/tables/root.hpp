@@ -52,13 +52,17 @@ struct Root {
         const uint64_t* nat_filter = nullptr;  // null: no NAT VIP (routing checks nothing)
         const api::LbSettings* lb_settings = nullptr;
         FibDirect fib4d, fib6d;  // inline lookups (fib_direct.hpp); tbl24 null: use the bulk call
+        // 1 + the highest port id a packet can be sent to: every next hop's
+        // port is a present interface (the table builder resolves them from
+        // the ports it has). The end of a burst looks at these ports only.
+        uint16_t tx_ports = kMaxPorts;
     } hot;
     // Fills `hot`; the table builder calls it last, before publishing.
     void seal() {
         hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
                nexthops->members.data(), fib4->raw(), fib6->raw(), lb.get(),
                lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get(),
-               fib4->direct(), fib6->direct()};
+               fib4->direct(), fib6->direct(), ifaces->ports ? ifaces->ports : kMaxPorts};
     }
 };
 

@@ -41,9 +41,9 @@ inline void write_l2(uint8_t* d, uint64_t nbr_word, const Interface& out) {
     std::memcpy(d + 6, out.mac.data(), 6);
 }
 
-// The ports used are listed once per burst (BurstResult::list_ports_used,
-// at the end of forward_burst), not tested per packet here.
-inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) { r.tx[port][r.tx_count[port]++] = m; }
+// The ports used and their counts are found once per burst
+// (BurstResult::list_ports_used, at the end of forward_burst).
+inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) { *r.tail[port]++ = m; }
 
 // Queues a packet for the bulk neighbor lookup of on-link destinations
 // (forward.cpp, step 3). `key_addr`: the address to resolve (null: the

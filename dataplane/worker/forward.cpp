@@ -296,7 +296,7 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
                 send<true>(s, m, d, w, sc.fwd_port[k], r);
         }
     }
-    r.list_ports_used();
+    r.list_ports_used(s.tx_ports);
 }
 
 }  // namespace sluice::dp

@@ -542,22 +542,47 @@ TEST(WriteL2, FlagsOfTheNeighborWordNeverReachTheFrame) {
 }
 
 // forward_burst lists the ports with packets to send once, at its end
-// (BurstResult::list_ports_used): every port with a count, in port order,
-// whichever of the four counts a load it falls in; clear() undoes it.
+// (BurstResult::list_ports_used): every port below the bound with a packet,
+// in port order, with its count; clear() undoes it. The bound is 1 + the
+// highest present port (Root::Hot::tx_ports), which every next hop's port is.
 TEST(BurstResultPorts, ListsEveryPortWithPacketsInPortOrder) {
     auto r = std::make_unique<dp::BurstResult>();
     r->list_ports_used();
     EXPECT_EQ(r->n_ports_used, 0);
-    for (uint16_t p : {uint16_t(31), uint16_t(0), uint16_t(5), uint16_t(6), uint16_t(17)})
-        r->tx_count[p] = uint16_t(p + 1);
-    r->tx_count[7] = dp::kMaxBurst;
+    std::vector<rte_mbuf> fake(64);  // never read: only their addresses are queued
+    size_t next = 0;
+    std::map<uint16_t, std::vector<rte_mbuf*>> want;
+    for (uint16_t p : {uint16_t(31), uint16_t(0), uint16_t(5), uint16_t(6), uint16_t(17), uint16_t(5)})
+        for (uint16_t k = 0; k <= p % 4; ++k) {
+            dp::burst::enqueue_tx(*r, p, &fake[next]);
+            want[p].push_back(&fake[next++]);
+        }
+    for (uint16_t k = 0; k < dp::kMaxBurst; ++k) {
+        dp::burst::enqueue_tx(*r, 7, &fake[next % fake.size()]);
+        want[7].push_back(&fake[next++ % fake.size()]);
+    }
     r->list_ports_used();
     std::vector<uint16_t> got(r->ports_used, r->ports_used + r->n_ports_used);
     EXPECT_EQ(got, (std::vector<uint16_t>{0, 5, 6, 7, 17, 31}));
+    for (const auto& [p, ms] : want) {
+        ASSERT_EQ(r->tx_count[p], ms.size()) << "port " << p;
+        for (size_t k = 0; k < ms.size(); ++k) EXPECT_EQ(r->tx[p][k], ms[k]) << "port " << p << " #" << k;
+    }
     r->clear();
     for (uint16_t p = 0; p < dp::kMaxPorts; ++p) EXPECT_EQ(r->tx_count[p], 0) << "port " << p;
     r->list_ports_used();
-    EXPECT_EQ(r->n_ports_used, 0);
+    EXPECT_EQ(r->n_ports_used, 0) << "clear() empties every port";
+    dp::burst::enqueue_tx(*r, 1, &fake[0]);
+    r->list_ports_used(2);
+    ASSERT_EQ(r->n_ports_used, 1);
+    EXPECT_EQ(r->ports_used[0], 1);
+    EXPECT_EQ(r->tx_count[1], 1);
+}
+
+TEST_F(Forward, TxPortsBoundIsOnePastTheHighestPresentPort) {
+    EXPECT_EQ(env_->root().ifaces->ports, 2) << "lab_config(): p0 and p1";
+    EXPECT_EQ(env_->root().hot.tx_ports, 2);
+    for (const auto& nh : env_->root().nexthops->nh) EXPECT_LT(nh.port, env_->root().hot.tx_ports);
 }
 
 }  // namespace
