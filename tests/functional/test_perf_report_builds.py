@@ -42,6 +42,8 @@ def fake_results(builds=True):
                      watch={"__tls_get_addr": 0.0}, rate_ratio=1.08),
                 dict(prof, contender="ours", variant="march-v3", skipped="this CPU does not support x86-64-v3"),
                 dict(prof, contender="l3fwd-lpm", variant="lto", error="build failed: lto1: internal error"),
+                dict(prof, family="v6", contender="ours", variant="base", ipp=130.0, ipp_without_source=100.0,
+                     source_ipp=30.0, breakdown=base_bd, watch={"__tls_get_addr": 11.0}),
             ]}
     return doc
 
@@ -73,7 +75,10 @@ def test_builds_section_renders_rows(tmp_path):
     assert "- sluice, -march=x86-64-v3: this CPU does not support x86-64-v3" in s
     assert "| v4 1k x 1k | l3fwd LPM | LTO | fail |" in s and "lto1: internal error" in s
     assert "testpmd io: no variant rows" in s
-    assert "sluice static DPDK 0.0" in s  # the __tls_get_addr line
+    assert "sluice static DPDK 0.0" in s  # the __tls_get_addr line, per profile
+    assert "v4 1k x 1k: sluice base (release, as compared above) 11.0; sluice static DPDK 0.0" in s
+    assert "v6 1k x 1k: sluice base (release, as compared above) 11.0." in s
+    assert "| v6 1k x 1k | sluice | base (release, as compared above) | 130.0 | 100.0 |" in s
 
 
 def test_report_without_builds_key(tmp_path):

@@ -867,10 +867,15 @@ def builds_section(data):
             notes.append(f"- {lab}, {var}: {why}")
     watch = [r for r in rows if r.get("watch") and r["watch"].get("__tls_get_addr") is not None]
     if watch:
+        profiles = sorted({(r.get("family", ""), r.get("prefixes", 0), r.get("flows", 0)) for r in watch})
+        parts = []
+        for fam, pfx, fl in profiles:
+            rs = [r for r in watch if (r.get("family", ""), r.get("prefixes", 0), r.get("flows", 0)) == (fam, pfx, fl)]
+            parts.append(f"{fam} {human(pfx)} x {human(fl)}: " + "; ".join(
+                f"{LABELS.get(r['contender'], r['contender'])} {BUILD_LABELS.get(r['variant'], r['variant'])} "
+                f"{r['watch']['__tls_get_addr']:.1f}" for r in rs))
         out += ["", "`__tls_get_addr` (the shared DPDK libraries' thread-local lookups, e.g. the mempool's "
-                "per-lcore cache when net_null frees mbufs) per packet: " + "; ".join(
-                    f"{LABELS.get(r['contender'], r['contender'])} {BUILD_LABELS.get(r['variant'], r['variant'])} "
-                    f"{r['watch']['__tls_get_addr']:.1f}" for r in watch) + "."]
+                "per-lcore cache when net_null frees mbufs) per packet, " + ". ".join(parts) + "."]
     if notes:
         out += ["", "Not measured:", ""] + notes
     builds = b.get("builds") or []
