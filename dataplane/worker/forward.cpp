@@ -297,6 +297,11 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
         }
     }
     r.list_ports_used(s.tx_ports);
+#ifndef NDEBUG
+    // Nothing queued beyond the bound: it would never be sent, and its list
+    // would grow past its end over the next bursts.
+    for (uint16_t p = s.tx_ports; p < kMaxPorts; ++p) RTE_VERIFY(r.tail[p] == r.tx[p]);
+#endif
 }
 
 }  // namespace sluice::dp
