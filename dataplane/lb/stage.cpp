@@ -86,8 +86,10 @@ inline bool fits_or_punt(BurstResult& r, CoreCounters& c, rte_mbuf* m, const uin
 // the backend's slot still (lb_worker.hpp), else through forward_burst's
 // bulk lookup, which fills the cache. `dsr`: the packet still names the
 // VIP, so the agent must be told which backend to resolve if it must.
+// `ov6`: the family of the packet as it leaves (its EtherType is set).
 inline void to_onlink_backend(const Root::Hot& s, const LbBackend* backends, const NeighborTable& nbrs, LbWorker& w,
-                              BurstScratch& sc, BurstResult& r, rte_mbuf* m, uint16_t port, uint32_t backend, bool dsr) {
+                              BurstScratch& sc, BurstResult& r, rte_mbuf* m, uint16_t port, uint32_t backend, bool dsr,
+                              bool ov6) {
     const LbBackend& b = backends[backend];
     const NeighborCacheEntry& e = w.nbr_cache[backend];
     if (e.backend_uid == b.uid && e.port == port && nbrs.generation(e.slot) == e.generation) [[likely]] {
@@ -96,7 +98,7 @@ inline void to_onlink_backend(const Root::Hot& s, const LbBackend* backends, con
             punt(r, m, Punt::lb_neighbor, dsr ? backend + 1 : 0);
             return;
         }
-        burst::write_l2(rte_pktmbuf_mtod(m, uint8_t*), word, s.ifaces[port]);
+        burst::write_l2_word(rte_pktmbuf_mtod(m, uint8_t*), word, (ov6 ? s.eth_src6 : s.eth_src4)[port]);
         burst::enqueue_tx(r, port, m);
         return;
     }
@@ -108,9 +110,9 @@ inline void to_onlink_backend(const Root::Hot& s, const LbBackend* backends, con
 // packets keep their TTL here (NAT decremented it already; DSR and
 // encapsulation do not route the client's packet).
 inline void to_nexthop(const Root::Hot& s, const LbBackend* backends, const NeighborTable& nbrs, LbWorker& w,
-                       BurstScratch& sc, BurstResult& r, rte_mbuf* m, const NextHop& nh, uint32_t backend) {
+                       BurstScratch& sc, BurstResult& r, rte_mbuf* m, const NextHop& nh, uint32_t backend, bool ov6) {
     if (nh.neighbor == kNoNeighbor) {  // on-link: the packet's destination is the backend
-        to_onlink_backend(s, backends, nbrs, w, sc, r, m, nh.port, backend, false);
+        to_onlink_backend(s, backends, nbrs, w, sc, r, m, nh.port, backend, false, ov6);
         return;
     }
     uint64_t word = nbrs.word(nh.neighbor);
@@ -118,7 +120,7 @@ inline void to_nexthop(const Root::Hot& s, const LbBackend* backends, const Neig
         punt(r, m, Punt::lb_neighbor, 0);
         return;
     }
-    burst::write_l2(rte_pktmbuf_mtod(m, uint8_t*), word, s.ifaces[nh.port]);
+    burst::write_l2_word(rte_pktmbuf_mtod(m, uint8_t*), word, (ov6 ? s.eth_src6 : s.eth_src4)[nh.port]);
     burst::enqueue_tx(r, nh.port, m);
 }
 
@@ -335,7 +337,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 return;
             }
             if (!fits_or_punt(r, c, m, ip, v6, l3_len, nh.mtu)) return;
-            to_onlink_backend(s, backends, nbrs, *w, sc, r, m, nh.port, backend, true);
+            to_onlink_backend(s, backends, nbrs, *w, sc, r, m, nh.port, backend, true, v6);
             return;
         case api::LbMode::nat: {
             if ((v6 ? ip[7] : ip[8]) <= 1) [[unlikely]] {
@@ -353,7 +355,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 pkt::ipv6_decrement_hop_limit(ip);
             else
                 pkt::ipv4_decrement_ttl(ip);
-            to_nexthop(s, backends, nbrs, *w, sc, r, m, nh, backend);
+            to_nexthop(s, backends, nbrs, *w, sc, r, m, nh, backend, v6);
             return;
         }
         case api::LbMode::ipip:
@@ -400,8 +402,10 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 drop(r, c, m, DropReason::lb_l4_truncated);
                 return;
             }
+            // Set here too: an on-link backend's packet may be sent by the
+            // bulk neighbor lookup's path or by the agent.
             pkt::store_be16(d + 12, ov6 ? pkt::kEtherTypeIpv6 : pkt::kEtherTypeIpv4);
-            to_nexthop(s, backends, nbrs, *w, sc, r, m, nh, backend);
+            to_nexthop(s, backends, nbrs, *w, sc, r, m, nh, backend, ov6);
             return;
         }
         }

@@ -742,6 +742,8 @@ std::shared_ptr<const Interfaces> TableBuilder::interfaces() const {
         i.mac = port->info.mac;
         i.mtu = port->spec.mtu;
         i.link_local = link_local_from_mac(i.mac);
+        t->eth_src4[p] = eth_src_word(i.mac, 0x0800);
+        t->eth_src6[p] = eth_src_word(i.mac, 0x86DD);
         for (const auto& a : addrs_[p]) (a.addr.is_v4() ? i.v4 : i.v6).push_back(a);
     }
     return t;

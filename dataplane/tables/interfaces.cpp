@@ -50,4 +50,14 @@ std::array<uint8_t, 16> link_local_from_mac(const net::MacAddr& mac) {
     return a;
 }
 
+uint64_t eth_src_word(const net::MacAddr& mac, uint16_t ether_type) {
+    uint8_t b[8];
+    std::memcpy(b, mac.data(), 6);
+    b[6] = uint8_t(ether_type >> 8);
+    b[7] = uint8_t(ether_type);
+    uint64_t w;
+    std::memcpy(&w, b, 8);
+    return w;
+}
+
 }  // namespace sluice::dp

@@ -26,6 +26,11 @@ struct Interface {
 struct Interfaces {
     std::array<Interface, kMaxPorts> port{};     // indexed by DPDK port id
     uint16_t ports = 0;                          // 1 + the highest present port id
+    // Bytes 6-13 of the Ethernet header of an IPv4 / IPv6 packet leaving
+    // each port, as one word: the port's MAC, then the EtherType in network
+    // order (l3fwd keeps a per-port header the same way). Derived from `port`
+    // by the table builder (eth_src_word).
+    std::array<uint64_t, kMaxPorts> eth_src4{}, eth_src6{};
 
     // True when addr is one of the port's own addresses (incl. link-local).
     bool is_local(uint16_t port, const net::IpAddr& addr) const;
@@ -37,5 +42,8 @@ struct Interfaces {
 };
 
 std::array<uint8_t, 16> link_local_from_mac(const net::MacAddr& mac);
+// A source MAC and an EtherType (host order, e.g. 0x0800) as the eight bytes
+// they are in a frame from offset 6, loaded as a native word.
+uint64_t eth_src_word(const net::MacAddr& mac, uint16_t ether_type);
 
 }  // namespace sluice::dp

@@ -56,13 +56,16 @@ struct Root {
         // port is a present interface (the table builder resolves them from
         // the ports it has). The end of a burst looks at these ports only.
         uint16_t tx_ports = kMaxPorts;
+        const uint64_t* eth_src4 = nullptr;  // Interfaces::eth_src4 / eth_src6
+        const uint64_t* eth_src6 = nullptr;
     } hot;
     // Fills `hot`; the table builder calls it last, before publishing.
     void seal() {
         hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
                nexthops->members.data(), fib4->raw(), fib6->raw(), lb.get(),
                lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get(),
-               fib4->direct(), fib6->direct(), ifaces->ports ? ifaces->ports : kMaxPorts};
+               fib4->direct(), fib6->direct(), ifaces->ports ? ifaces->ports : kMaxPorts,
+               ifaces->eth_src4.data(), ifaces->eth_src6.data()};
     }
 };
 

@@ -41,6 +41,19 @@ inline void write_l2(uint8_t* d, uint64_t nbr_word, const Interface& out) {
     std::memcpy(d + 6, out.mac.data(), 6);
 }
 
+// The same from the egress port's precomputed bytes 6-13 (source MAC and
+// EtherType, Interfaces::eth_src4/6) for the family the packet leaves in:
+// two stores and one load, as l3fwd's per-port header. write_l2 takes the
+// Interface's address (its size is no power of two) and a six-byte copy.
+// Under callgrind (1k x 1k, instructions per packet): IPv4 routing 327.2 ->
+// 323.3, IPv6 342.3 -> 338.4; load balancer L2 DSR 664.1 -> 660.1, NAT
+// 820.5 -> 813.5 (IPIP unchanged, 808.1). write_l2 stays for the rare
+// paths that do not know the family (the bulk neighbor lookup's LB packets).
+inline void write_l2_word(uint8_t* d, uint64_t nbr_word, uint64_t src_word) {
+    std::memcpy(d, &nbr_word, 8);
+    std::memcpy(d + 6, &src_word, 8);
+}
+
 // The ports used and their counts are found once per burst
 // (BurstResult::list_ports_used, at the end of forward_burst).
 inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) { *r.tail[port]++ = m; }

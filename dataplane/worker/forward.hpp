@@ -116,10 +116,17 @@ struct BurstResult {
     }
 };
 
+// forward_burst's `rx_port` when the burst's packets may come from
+// different ports (each mbuf's `port` is read).
+inline constexpr uint16_t kAnyRxPort = UINT16_MAX;
+
 // n <= kMaxBurst. `res` must be clear() on entry. `lb`: the worker's load
 // balancer state; null (tests of routing alone) drops VIP traffic as
-// lb_no_backend.
+// lb_no_backend. `rx_port`: the port every packet of the burst was received
+// on (the RX queue's; each mbuf's `port` must say the same, which debug
+// builds verify), or kAnyRxPort.
 void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts, uint16_t n,
-                   BurstResult& res, CoreCounters& counters, LbWorker* lb = nullptr);
+                   BurstResult& res, CoreCounters& counters, LbWorker* lb = nullptr,
+                   uint16_t rx_port = kAnyRxPort);
 
 }  // namespace sluice::dp

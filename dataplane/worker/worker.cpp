@@ -120,7 +120,7 @@ int worker_main(void* arg) {
             got += n;
             bump(c.rx[q.port], n);
             bump(w.queue_counters[q.port][q.queue].rx, n);
-            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb);
+            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb, q.port);
             flush(w, *res);
         }
         // The RDMA peers this worker owns enter the same path as a port's
@@ -131,7 +131,7 @@ int worker_main(void* arg) {
             got += n;
             bump(c.rx[rp->port_id], n);
             bump(w.queue_counters[rp->port_id][0].rx, n);
-            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb);
+            forward_burst(*root, *w.neighbors, pkts, n, *res, c, w.lb, rp->port_id);
             flush(w, *res);
         }
         // A copy: the root may be gone after the quiescent report below.

@@ -2,6 +2,7 @@
 // (forward, punt with a reason, drop with a reason), checked on the bytes.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -105,6 +106,48 @@ TEST_F(Forward, GatewayRouteUsesTheGatewaysMac) {
     run({m});
     ASSERT_EQ(res_->tx_count[1], 1);
     EXPECT_EQ(0, std::memcmp(rte_pktmbuf_mtod(m, uint8_t*), kHostB.data(), 6));
+    free_all();
+}
+
+// The rewrite writes bytes 0-13 from two words (the neighbor's, then the
+// egress port's precomputed source MAC and EtherType): every header byte is
+// checked, for both families, through a gateway (rewritten in the lookup
+// pass) and on-link (after the bulk neighbor lookup), and nothing past the
+// Ethernet header changes but the TTL / hop limit (and IPv4's checksum).
+TEST_F(Forward, RewrittenHeaderIsNeighborMacPortMacAndTheSameEtherType) {
+    resolve("198.18.2.2", 1, kHostB);
+    resolve("2001:db8:2::2", 1, kHostB);
+    Ip4Spec gw4;
+    gw4.dst = "198.19.1.1";
+    Ip6Spec gw6;
+    gw6.dst = "2001:db8:100::7";
+    const std::vector<std::vector<uint8_t>> frames = {ipv4_udp({}), ipv4_udp(gw4), ipv6_udp({}), ipv6_udp(gw6)};
+    std::vector<rte_mbuf*> ms;
+    for (const auto& f : frames) ms.push_back(mb(f));
+    run(ms);
+    ASSERT_EQ(res_->tx_count[1], frames.size());
+    for (size_t i = 0; i < frames.size(); ++i) {
+        const uint8_t* d = rte_pktmbuf_mtod(ms[i], const uint8_t*);
+        const bool v6 = i >= 2;
+        SCOPED_TRACE(i);
+        EXPECT_EQ(0, std::memcmp(d, kHostB.data(), 6)) << "destination MAC = neighbor";
+        EXPECT_EQ(0, std::memcmp(d + 6, kMac1.data(), 6)) << "source MAC = egress port";
+        EXPECT_EQ(d[12], v6 ? 0x86 : 0x08) << "EtherType unchanged";
+        EXPECT_EQ(d[13], v6 ? 0xDD : 0x00) << "EtherType unchanged";
+        ASSERT_EQ(ms[i]->data_len, frames[i].size());
+        for (size_t b = 14; b < frames[i].size(); ++b) {
+            const size_t ttl = v6 ? 14 + 7 : 14 + 8;
+            if (b == ttl)
+                EXPECT_EQ(d[b], frames[i][b] - 1) << "TTL / hop limit decremented";
+            else if (!v6 && (b == 14 + 10 || b == 14 + 11))
+                continue;  // IPv4 header checksum, updated for the TTL
+            else
+                EXPECT_EQ(d[b], frames[i][b]) << "byte " << b << " unchanged";
+        }
+        if (!v6) {
+            EXPECT_EQ(pkt::ipv4_header_checksum(d + 14, 20), 0);
+        }
+    }
     free_all();
 }
 
@@ -416,6 +459,97 @@ TEST_F(Forward, EveryPacketEndsInExactlyOneList) {
     EXPECT_EQ(out_tx + out_punt + out_drop, in);
 }
 
+// The worker names the burst's RX port (its queue's), and the parse loop
+// then reads no mbuf's port. Every kind of frame, received on either port,
+// must get the same fate, drop reason and bytes as when each mbuf's port is
+// read (kAnyRxPort, what the other tests use).
+TEST_F(Forward, NamedRxPortDecidesAsThePerPacketPort) {
+    resolve("198.18.2.2", 1, kHostB);
+    resolve("2001:db8:2::2", 1, kHostB);
+    resolve("198.18.1.2", 0, kHostA);
+    Ip4Spec gw;
+    gw.dst = "198.19.1.1";
+    Ip4Spec to_p0;  // from p1's side: addressed to p1's MAC
+    to_p0.src = "198.18.2.2";
+    to_p0.dst = "198.18.1.2";
+    to_p0.dst_mac = kMac1;
+    Ip4Spec noroute;
+    noroute.dst = "198.20.0.1";
+    Ip4Spec ttl1;
+    ttl1.ttl = 1;
+    Ip4Spec local;
+    local.dst = "198.18.1.1";
+    Ip6Spec hl1;
+    hl1.hop_limit = 1;
+    auto bad_csum = ipv4_udp({});
+    bad_csum[14 + 10] ^= 0xff;
+    const std::vector<std::vector<uint8_t>> frames = {
+        ipv4_udp({}), ipv4_udp(gw), ipv4_udp(to_p0), ipv6_udp({}), ipv4_udp(noroute), ipv4_udp(ttl1),
+        ipv4_udp(local), ipv6_udp(hl1), arp_request("198.18.1.2", "198.18.1.1"), bad_csum,
+        std::vector<uint8_t>(bad_csum.begin(), bad_csum.begin() + 10)};
+    struct Fate {
+        int list = -1;  // 0..kMaxPorts-1: that port's TX list; 100: punt; 200: drop
+        uint64_t punt_or_drop = 0;
+        std::vector<uint8_t> bytes;
+        bool operator==(const Fate&) const = default;
+    };
+    auto burst = [&](uint16_t port, uint16_t rx_port) {
+        std::vector<rte_mbuf*> pkts;
+        for (const auto& f : frames) pkts.push_back(mb(f, port));
+        std::array<uint64_t, dp::kDropReasonCount> before{};
+        for (size_t i = 0; i < before.size(); ++i) before[i] = dp::read(counters_->drops[i]);
+        res_->clear();
+        dp::forward_burst(env_->root(), *nbrs_, pkts.data(), uint16_t(pkts.size()), *res_, *counters_, nullptr,
+                          rx_port);
+        std::vector<Fate> out(pkts.size());
+        for (size_t i = 0; i < pkts.size(); ++i) {
+            Fate& f = out[i];
+            const uint8_t* d = rte_pktmbuf_mtod(pkts[i], const uint8_t*);
+            f.bytes.assign(d, d + pkts[i]->data_len);
+            for (uint16_t u = 0; u < res_->n_ports_used; ++u)
+                for (uint16_t k = 0; k < res_->tx_count[res_->ports_used[u]]; ++k)
+                    if (res_->tx[res_->ports_used[u]][k] == pkts[i]) f.list = res_->ports_used[u];
+            for (uint16_t k = 0; k < res_->n_punt; ++k)
+                if (res_->punt[k] == pkts[i]) {
+                    f.list = 100;
+                    f.punt_or_drop = uint64_t(dp::punt_of(pkts[i]));
+                }
+            for (uint16_t k = 0; k < res_->n_drop; ++k)
+                if (res_->drop[k] == pkts[i]) f.list = 200;
+        }
+        // One drop reason per dropped packet, in burst order of the reasons.
+        std::vector<uint64_t> reasons;
+        for (size_t i = 0; i < before.size(); ++i) reasons.push_back(dp::read(counters_->drops[i]) - before[i]);
+        free_all();
+        return std::make_pair(out, reasons);
+    };
+    for (uint16_t port : {uint16_t(0), uint16_t(1)}) {
+        SCOPED_TRACE(port);
+        auto any = burst(port, dp::kAnyRxPort);
+        auto named = burst(port, port);
+        ASSERT_EQ(any.first.size(), named.first.size());
+        for (size_t i = 0; i < any.first.size(); ++i) {
+            EXPECT_EQ(any.first[i].list, named.first[i].list) << "frame " << i;
+            EXPECT_EQ(any.first[i].punt_or_drop, named.first[i].punt_or_drop) << "frame " << i;
+            EXPECT_EQ(any.first[i].bytes, named.first[i].bytes) << "frame " << i;
+        }
+        EXPECT_EQ(any.second, named.second) << "drop reasons";
+        int sent = 0, punted = 0, dropped = 0;
+        for (const auto& f : named.first) {
+            ASSERT_NE(f.list, -1) << "every frame ends in one list";
+            (f.list == 100 ? punted : f.list == 200 ? dropped : sent) += 1;
+        }
+        EXPECT_GT(punted, 0);
+        EXPECT_GT(dropped, 0);
+        if (port == 0) {
+            EXPECT_GE(sent, 3) << "p0: the frames to p0's MAC are forwarded";
+        } else {
+            EXPECT_EQ(named.first[2].list, 0) << "p1: the frame to p1's MAC goes out of p0";
+            EXPECT_EQ(sent, 1) << "p1: the others are to p0's MAC";
+        }
+    }
+}
+
 TEST_F(Forward, EcmpSpreadsFlowsAndKeepsEachFlowOnOneMember) {
     resolve("198.18.2.2", 1, Mac{0x02, 0, 0, 0, 0x01, 0x02});
     resolve("198.18.2.3", 1, Mac{0x02, 0, 0, 0, 0x01, 0x03});
@@ -583,6 +717,32 @@ TEST_F(Forward, TxPortsBoundIsOnePastTheHighestPresentPort) {
     EXPECT_EQ(env_->root().ifaces->ports, 2) << "lab_config(): p0 and p1";
     EXPECT_EQ(env_->root().hot.tx_ports, 2);
     for (const auto& nh : env_->root().nexthops->nh) EXPECT_LT(nh.port, env_->root().hot.tx_ports);
+}
+
+// The per-port words the rewrite stores at bytes 6-13: each present port's
+// MAC then the EtherType, as the bytes lie in a frame; absent ports none.
+TEST_F(Forward, PortSourceWordsAreTheMacThenTheEtherType) {
+    const dp::Interfaces& ifs = *env_->root().ifaces;
+    EXPECT_EQ(env_->root().hot.eth_src4, ifs.eth_src4.data());
+    EXPECT_EQ(env_->root().hot.eth_src6, ifs.eth_src6.data());
+    for (uint16_t p = 0; p < dp::kMaxPorts; ++p) {
+        SCOPED_TRACE(p);
+        if (!ifs.port[p].present) {
+            EXPECT_EQ(ifs.eth_src4[p], 0u);
+            EXPECT_EQ(ifs.eth_src6[p], 0u);
+            continue;
+        }
+        uint8_t b4[8], b6[8];
+        std::memcpy(b4, &ifs.eth_src4[p], 8);
+        std::memcpy(b6, &ifs.eth_src6[p], 8);
+        EXPECT_EQ(0, std::memcmp(b4, ifs.port[p].mac.data(), 6));
+        EXPECT_EQ(0, std::memcmp(b6, ifs.port[p].mac.data(), 6));
+        EXPECT_EQ(b4[6], 0x08);
+        EXPECT_EQ(b4[7], 0x00);
+        EXPECT_EQ(b6[6], 0x86);
+        EXPECT_EQ(b6[7], 0xDD);
+    }
+    EXPECT_EQ(0, std::memcmp(&ifs.eth_src4[1], kMac1.data(), 6)) << "p1 is kMac1";
 }
 
 }  // namespace

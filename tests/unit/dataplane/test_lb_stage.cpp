@@ -512,6 +512,58 @@ TEST_F(LbStage, L2DsrRewritesOnlyTheMacs) {
     EXPECT_GE(used.size(), 4u) << "flows spread over the backends";
 }
 
+// An on-link backend's first packet is sent after the bulk neighbor lookup
+// (forward.cpp step 3, which fills the worker's neighbor cache); the next
+// ones from the cache, in the stage, whose rewrite stores the egress port's
+// precomputed source MAC and EtherType word for the family the packet
+// leaves in. Both ways must give the same frame, in every mode and family.
+TEST_F(LbStage, WarmNeighborCacheSendsTheSameFrames) {
+    api::Vip d4 = make_vip("dsr4", "198.18.100.1", LbProto::udp, 80, {backend("198.18.2.10")});
+    api::Vip d6 = make_vip("dsr6", "2001:db8:64::1", LbProto::udp, 53, {backend("2001:db8:2::10")});
+    api::Vip n4 = make_vip("nat4", "198.18.100.2", LbProto::udp, 80, {backend("198.18.2.20", 1, 8080)}, LbMode::nat);
+    api::Vip n6 = make_vip("nat6", "2001:db8:64::2", LbProto::udp, 53, {backend("2001:db8:2::20", 1, 5353)},
+                           LbMode::nat);
+    api::Vip e4 = make_vip("ipip64", "198.18.100.4", LbProto::udp, 80, {backend("2001:db8:2::30")}, LbMode::ipip);
+    api::Vip e6 = make_vip("ipip46", "2001:db8:64::4", LbProto::udp, 53, {backend("198.18.2.30")}, LbMode::ipip);
+    e4.encap_source = {config::parse_prefix("2001:db8:ee::/64").value()};
+    e6.encap_source = {config::parse_prefix("198.18.200.0/24").value()};
+    ASSERT_NO_FATAL_FAILURE(apply({d4, d6, n4, n6, e4, e6}));
+    std::vector<P> ps;
+    for (const char* dst : {"198.18.100.1", "198.18.100.2", "198.18.100.4"}) {
+        P p;
+        p.dst = dst;
+        p.proto = 17;
+        p.dport = 80;
+        ps.push_back(p);
+    }
+    for (const char* dst : {"2001:db8:64::1", "2001:db8:64::2", "2001:db8:64::4"}) {
+        P q;
+        q.v6 = true;
+        q.src = "2001:db8:1::2";
+        q.dst = dst;
+        q.proto = 17;
+        q.sport = 1000;
+        q.dport = 53;
+        ps.push_back(q);
+    }
+    std::vector<std::vector<uint8_t>> sent[2];
+    for (int round = 0; round < 2; ++round) {
+        std::vector<rte_mbuf*> ms;
+        for (const auto& p : ps) ms.push_back(mb(p));
+        run(ms);
+        for (size_t i = 0; i < ms.size(); ++i) {
+            SCOPED_TRACE(std::to_string(round) + "/" + std::to_string(i));
+            ASSERT_EQ(fate(ms[i]).kind, Fate::tx) << dropped_as();
+            const uint8_t* d = rte_pktmbuf_mtod(ms[i], const uint8_t*);
+            sent[round].emplace_back(d, d + ms[i]->data_len);
+            EXPECT_EQ(0, std::memcmp(d + 6, kMac1.data(), 6)) << "source MAC: the egress port's";
+            EXPECT_EQ(get16(d + 12), (d[14] >> 4) == 6 ? 0x86DD : 0x0800) << "EtherType of the IP header sent";
+        }
+    }
+    ASSERT_EQ(sent[0].size(), sent[1].size());
+    for (size_t i = 0; i < sent[0].size(); ++i) EXPECT_EQ(sent[0][i], sent[1][i]) << "packet " << i;
+}
+
 TEST_F(LbStage, L2DsrUnresolvedBackendIsPuntedWithItsSlot) {
     api::Vip v = make_vip("dsr", "198.18.100.1", LbProto::tcp, 80, {backend("198.18.2.50")});
     api::Vip gw = make_vip("dsr-gw", "198.18.100.2", LbProto::tcp, 80, {backend("198.19.5.5")});
