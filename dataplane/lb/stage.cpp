@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/lb/maglev.hpp"
+#include "dataplane/lb/nat_fast.hpp"
 #include "dataplane/lb/rewrite.hpp"
 #include "dataplane/pkt/bytes.hpp"
 #include "dataplane/pkt/checksum.hpp"
@@ -345,6 +346,12 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
                 return;
             }
             if (!fits_or_punt(r, c, m, ip, v6, l3_len, nh.mtu)) return;
+            // The common packet (IPv4, TCP or UDP, no options): rewrite and
+            // TTL in one (lb/nat_fast.hpp); the rest below.
+            if (!v6 && !(f & kIcmpErr) && lb::nat_v4_dst_and_ttl(ip, l3_len, b.addr.data(), b.port_be)) {
+                to_nexthop(s, backends, nbrs, *w, sc, r, m, nh, backend, v6);
+                return;
+            }
             bool done = (f & kIcmpErr) ? lb::nat_icmp_error_to_backend(ip, l3_len, b.addr.data(), b.port_be)
                                        : lb::nat_set_dst(ip, l3_len, b.addr.data(), b.port_be);
             if (!done) [[unlikely]] {

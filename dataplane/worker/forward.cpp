@@ -187,6 +187,7 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
     };
     uint16_t cur_port = rx_port;
     uint64_t port_mac = rx_port == kAnyRxPort ? pkt::kNoPortMac : mac_of(rx_port);
+    pkt::HeaderMatch hm = pkt::header_match(port_mac);
 #ifndef NDEBUG
     if (rx_port != kAnyRxPort)
         for (uint16_t i = 0; i < n; ++i) RTE_VERIFY(pkts[i]->port == rx_port);
@@ -204,11 +205,12 @@ void forward_burst(const Root& root, const NeighborTable& nbrs, rte_mbuf** pkts,
             if (m->port != cur_port) [[unlikely]] {
                 cur_port = m->port;
                 port_mac = mac_of(cur_port);
+                hm = pkt::header_match(port_mac);
             }
         }
         // pkt::classify(), with the slow half out of line.
         pkt::RxFrame f = rx_frame(m);
-        pkt::FastPath fp = pkt::fast_path(f, port_mac);
+        pkt::FastPath fp = pkt::fast_path(f, hm);
         if (fp == pkt::FastPath::slow) [[unlikely]] {
             fp = classify_slow(m, port_mac, r, c);
         }

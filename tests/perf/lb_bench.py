@@ -179,7 +179,7 @@ def lb_breakdown(thread_file, packets):
     calls the flow table, Maglev lookups and rewrites), and each LB function's
     self and inclusive cost, per packet."""
     def rows(inclusive):
-        args = ["callgrind_annotate", "--threshold=100"] + (["--inclusive=yes"] if inclusive else [])
+        args = ["callgrind_annotate", "--auto=no", "--threshold=100"] + (["--inclusive=yes"] if inclusive else [])
         ann = subprocess.run(args + [thread_file], capture_output=True, text=True).stdout
         out = {}
         for line in ann.splitlines():

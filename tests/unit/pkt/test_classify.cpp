@@ -545,6 +545,17 @@ TEST(Classify, FastPathVouchesForTheCommonPackets) {
     EXPECT_EQ(fast(v4), FastPath::v4);
     EXPECT_EQ(fast(v4, kRxIpCksumGood), FastPath::v4);
     EXPECT_EQ(fast(v6), FastPath::v6);
+    // Bytes the header compare ignores or masks: the source MAC, the IPv4
+    // TOS, the IPv6 traffic class (the first byte's low nibble) and flow label.
+    Bytes v4_tos = v4, v6_tc = v6;
+    v4_tos[kIp + 1] = 0xff;
+    fix_ipv4_checksum(v4_tos.data() + kIp);
+    v6_tc[kIp] |= 0x0f;
+    v6_tc[kIp + 1] = 0xff;
+    for (Bytes* f : {&v4_tos, &v6_tc})
+        for (size_t i = 6; i < 12; ++i) (*f)[i] = uint8_t(0xa0 + i);
+    EXPECT_EQ(fast(v4_tos), FastPath::v4);
+    EXPECT_EQ(fast(v6_tc), FastPath::v6);
     Bytes bad = v4;
     bad[kIp + 10] ^= 0xff;
     EXPECT_EQ(fast(bad, kRxIpCksumGood), FastPath::v4) << "the NIC's verdict replaces the software check";
