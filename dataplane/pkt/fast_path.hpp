@@ -94,12 +94,12 @@ enum class FastPath : uint8_t { slow, v4, v6 };
 // EtherType 0x86DD and version 6. With SSE2 that is one 16-byte load, a mask
 // and a byte compare per family, where the scalar test takes a load and a
 // compare per field: IPv4 1k x 1k under callgrind, 320.3 -> 318.6
-// instructions a packet, IPv6 unchanged (335.6). An earlier template kept
-// per port in memory cost IPv6 3.8 more; built in registers once a burst
-// from the port's mac48() key (a few instructions), it costs IPv6 nothing.
-// Comparing without the mask and setting the ignored bytes' bits in the
-// answer instead: 319.3. kNoPortMac (above 2^48) puts 0xff in `want`'s
-// bytes 6-7, where the mask keeps nothing, so no frame matches it.
+// instructions a packet, IPv6 unchanged (335.6; an earlier attempt at one
+// compare, docs/perf.md, had cost IPv6 3.8). The template is built from the
+// port's mac48() key once a burst (a few instructions). Comparing without
+// the mask and setting the ignored bytes' bits in the answer instead: 319.3.
+// kNoPortMac (above 2^48) puts 0xff in `want`'s bytes 6-7, where the mask
+// keeps nothing, so no frame matches it.
 struct HeaderMatch {
 #if defined(__SSE2__)
     __m128i want4, want6;
