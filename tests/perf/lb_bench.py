@@ -179,7 +179,7 @@ def lb_breakdown(thread_file, packets):
     calls the flow table, Maglev lookups and rewrites), and each LB function's
     self and inclusive cost, per packet."""
     def rows(inclusive):
-        args = ["callgrind_annotate", "--auto=no", "--threshold=100"] + (["--inclusive=yes"] if inclusive else [])
+        args = ["callgrind_annotate", "--show=Ir", "--auto=no", "--threshold=100"] + (["--inclusive=yes"] if inclusive else [])
         ann = subprocess.run(args + [thread_file], capture_output=True, text=True).stdout
         out = {}
         for line in ann.splitlines():
@@ -343,7 +343,7 @@ def run(a, h, mode, log, l3fwd_bin, ours_bin, shim):
             log(f"lb callgrind {c} {m or ''} backends={b or '-'} flows=1000")
             r = {"contender": c, "mode": m, "backends": b, "flows": 1000}
             r.update(h.run_callgrind("ours" if c.startswith("ours") else c, cmd, env, work, run_id,
-                                     a.callgrind_seconds_lb, a.load_timeout))
+                                     a.callgrind_seconds_lb, a.load_timeout, sim=True))
             if c.startswith("ours") and "packets" in r:
                 r["breakdown"] = h.callgrind_breakdown(r["thread_file"], r["packets"], top=16)
                 r["lb"] = lb_breakdown(r["thread_file"], r["packets"])
