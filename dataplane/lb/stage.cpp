@@ -111,12 +111,12 @@ inline void to_onlink_backend(const Root::Hot& s, const LbBackend* backends, con
 // packets keep their TTL here (NAT decremented it already; DSR and
 // encapsulation do not route the client's packet).
 inline void to_nexthop(const Root::Hot& s, const LbBackend* backends, const NeighborTable& nbrs, LbWorker& w,
-                       BurstScratch& sc, BurstResult& r, rte_mbuf* m, const NextHop& nh, uint32_t backend, bool ov6) {
-    if (nh.neighbor == kNoNeighbor) {  // on-link: the packet's destination is the backend
+                       BurstScratch& sc, BurstResult& r, rte_mbuf* m, const NhHot& nh, uint32_t backend, bool ov6) {
+    if (nh.nbr1 == 0) {  // on-link: the packet's destination is the backend
         to_onlink_backend(s, backends, nbrs, w, sc, r, m, nh.port, backend, false, ov6);
         return;
     }
-    uint64_t word = nbrs.word(nh.neighbor);
+    uint64_t word = nbrs.word(nh.nbr1 - 1);
     if (!(word & kMacValid)) [[unlikely]] {
         punt(r, m, Punt::lb_neighbor, 0);
         return;
@@ -325,7 +325,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
         }
         uint32_t idx = nh_index(nhv);
         if (kind == NhKind::group) idx = s.members[ecmp_pick(s.groups[idx], h)];
-        const NextHop& nh = s.nh[idx];
+        const NhHot& nh = s.nh[idx];
         const LbBackend& b = backends[backend];
         uint8_t* ip = burst::l3(m);
         const bool v6 = (ip[0] >> 4) == 6;
@@ -333,7 +333,7 @@ void lb_burst(const Root::Hot& s, const NeighborTable& nbrs, LbWorker* w, BurstS
         switch (v.mode) {
         case api::LbMode::l2_dsr:
             // The backend must be on a connected subnet: its own MAC.
-            if (nh.neighbor != kNoNeighbor) {
+            if (nh.nbr1 != 0) {
                 drop(r, c, m, DropReason::lb_backend_unreachable);
                 return;
             }

@@ -31,9 +31,9 @@ std::unique_ptr<NeighborTable> NeighborTable::create(uint32_t capacity, std::str
         return nullptr;
     }
     t->capacity_ = capacity;
-    t->slots_ = std::make_unique<std::atomic<uint64_t>[]>(capacity);
+    t->slots_ = std::make_unique<std::atomic<uint64_t>[]>(size_t(capacity) + 1);
     t->gens_ = std::make_unique<std::atomic<uint32_t>[]>(capacity);
-    for (uint32_t i = 0; i < capacity; ++i) t->slots_[i].store(0, std::memory_order_relaxed);
+    for (size_t i = 0; i <= capacity; ++i) t->slots_[i].store(0, std::memory_order_relaxed);
     t->keys_.resize(capacity);
     t->used_.assign(capacity, false);
     t->free_.reserve(capacity);
@@ -62,7 +62,7 @@ uint32_t NeighborTable::insert(const NeighborKey& k) {
     if (uint32_t s = lookup(k); s != kNoNeighbor) return s;
     if (free_.empty()) return kNoNeighbor;
     uint32_t slot = free_.back();
-    slots_[slot].store(0, std::memory_order_relaxed);
+    slots_[size_t(slot) + 1].store(0, std::memory_order_relaxed);
     // A new key in this slot: a reader that cached the slot for the old key
     // while it was being removed must see a different generation now.
     gens_[slot].store(gens_[slot].load(std::memory_order_relaxed) + 1, std::memory_order_release);

@@ -68,7 +68,13 @@ public:
     uint32_t capacity() const { return capacity_; }
 
     // --- readers (workers, any thread) ---
-    uint64_t word(uint32_t slot) const { return slots_[slot].load(std::memory_order_acquire); }
+    uint64_t word(uint32_t slot) const { return slots_[size_t(slot) + 1].load(std::memory_order_acquire); }
+    // The words themselves, for a loop that keeps their base in a register:
+    // word(slot) is words()[slot + 1] (with acquire), and words()[0] is
+    // always 0, never valid. A next hop keeps its slot + 1 (NhHot::nbr1),
+    // so kNoNeighbor (on-link) wraps to 0 and reads that word: one test of
+    // the word's valid bit covers the on-link case too (forward.cpp).
+    const std::atomic<uint64_t>* words() const { return slots_.get(); }
     // Changes whenever the slot's key is removed or a new key takes the
     // slot: a reader that remembers a
     // slot across quiescent states (the load balancer's per-backend cache)
@@ -81,9 +87,9 @@ public:
     // --- writer (agent only) ---
     uint32_t insert(const NeighborKey& k);   // existing or new slot; kNoNeighbor if full
     void set_mac(uint32_t slot, const std::array<uint8_t, 6>& mac) {
-        slots_[slot].store(mac_word(mac), std::memory_order_release);
+        slots_[size_t(slot) + 1].store(mac_word(mac), std::memory_order_release);
     }
-    void invalidate(uint32_t slot) { slots_[slot].store(0, std::memory_order_release); }
+    void invalidate(uint32_t slot) { slots_[size_t(slot) + 1].store(0, std::memory_order_release); }
     // Removes the key now; the slot is reused after readers pass a quiescent state.
     void remove(uint32_t slot, RcuDomain& rcu);
     const NeighborKey& key(uint32_t slot) const { return keys_[slot]; }
@@ -94,7 +100,7 @@ private:
     NeighborTable() = default;
     rte_hash* hash_ = nullptr;
     uint32_t capacity_ = 0;
-    std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+    std::unique_ptr<std::atomic<uint64_t>[]> slots_;  // capacity_ + 1 words: [0] always 0, slot s at s + 1
     std::unique_ptr<std::atomic<uint32_t>[]> gens_;
     std::vector<NeighborKey> keys_;
     std::vector<bool> used_;

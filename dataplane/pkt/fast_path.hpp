@@ -100,9 +100,14 @@ enum class FastPath : uint8_t { slow, v4, v6 };
 // the mask and setting the ignored bytes' bits in the answer instead: 319.3.
 // kNoPortMac (above 2^48) puts 0xff in `want`'s bytes 6-7, where the mask
 // keeps nothing, so no frame matches it.
+// The masks travel with the templates: as constants GCC loaded the mask from
+// memory into a register for every packet; beside the template it is a
+// memory operand of the AND (measured with two other cuts, forward.cpp:
+// IPv4 311.4 -> 310.7, IPv6 332.8 -> 330.0 instructions a packet).
 struct HeaderMatch {
 #if defined(__SSE2__)
     __m128i want4, want6;
+    __m128i mask4, mask6;
 #else
     uint64_t port_mac;
 #endif
@@ -129,7 +134,8 @@ inline HeaderMatch header_match(uint64_t port_mac) {
     // mac48() is the MAC's bytes in memory order: movq puts them in bytes 0-7.
     const __m128i mac = _mm_cvtsi64_si128(static_cast<long long>(port_mac));
     return {_mm_or_si128(mac, fast_detail::fields(0x08, 0x00, 0x45)),
-            _mm_or_si128(mac, fast_detail::fields(0x86, 0xDD, 0x60))};
+            _mm_or_si128(mac, fast_detail::fields(0x86, 0xDD, 0x60)), fast_detail::mask(0xff),
+            fast_detail::mask(0xf0)};
 #else
     return {port_mac};
 #endif
@@ -147,9 +153,9 @@ inline HeaderMatch header_match(uint64_t port_mac) {
     const uint32_t avail = len - uint32_t(kEthHdrLen);
 #if defined(__SSE2__)
     const __m128i head = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d));
-    if (fast_detail::matches(head, fast_detail::mask(0xff), hm.want4)) [[likely]]
+    if (fast_detail::matches(head, hm.mask4, hm.want4)) [[likely]]
         return ipv4_fast_ok_after_version(ip, avail, ol_flags) ? FastPath::v4 : FastPath::slow;
-    if (len >= kMinV6Frame && fast_detail::matches(head, fast_detail::mask(0xf0), hm.want6) &&
+    if (len >= kMinV6Frame && fast_detail::matches(head, hm.mask6, hm.want6) &&
         ipv6_fast_ok_after_version(ip, avail))
         return FastPath::v6;
     return FastPath::slow;

@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/tables/nexthops.hpp"
+
 struct rte_fib;
 struct rte_fib6;
 
@@ -52,18 +54,6 @@ FibDirect fib6_direct_probe(rte_fib6* fib, uint32_t tbl8_groups);
     return e >> 1;
 }
 
-// The same lookup from the tbl24 entry's address (fib_direct_line, taken
-// when the packet was parsed) and the address's last byte: the worker keeps
-// the entry's address rather than the destination, so the lookup loop does
-// not index tbl24 again (about 1 instruction per packet less by callgrind's
-// line costs).
-[[gnu::always_inline]] inline uint64_t fib_direct_lookup_at(const FibDirect& d, const void* line, uint8_t last_byte) {
-    uint32_t e = *static_cast<const uint32_t*>(line);
-    if (e & 1) [[unlikely]]
-        e = d.tbl8[size_t(e >> 1) * 256 + last_byte];
-    return e >> 1;
-}
-
 // The tbl24 index of an IPv6 address: its first three bytes, from one
 // 32-bit load (3 instructions instead of 8 under callgrind).
 inline uint32_t trie_tbl24_index(const uint8_t* a) {
@@ -73,7 +63,20 @@ inline uint32_t trie_tbl24_index(const uint8_t* a) {
     return w >> 8;
 }
 
-[[gnu::always_inline]] inline uint64_t fib6_direct_lookup(const FibDirect& d, const uint8_t* a) {
+// A raw entry that is a single next hop and not extended, told by one mask
+// and one compare: its kind bits (nexthops.hpp) sit one bit up, above the
+// extended bit. The worker decides the common answer this way before
+// decoding anything (forward.cpp).
+inline constexpr uint32_t kEntryKindMask = (0x7u << (kNhIndexBits + 1)) | 1u;
+inline constexpr uint32_t kEntrySingle = uint32_t(NhKind::single) << (kNhIndexBits + 1);
+static_assert(kNhIndexBits + 1 + 3 <= 32, "a 4-byte entry holds the index, the kind and the extended bit");
+inline constexpr bool entry_is_single(uint32_t e) { return (e & kEntryKindMask) == kEntrySingle; }
+inline constexpr uint32_t entry_index(uint32_t e) { return (e >> 1) & kNhIndexMask; }
+// A next hop value (rte_fib's bulk answer) as an entry that is not extended.
+inline constexpr uint32_t entry_of(uint64_t nhv) { return uint32_t(nhv) << 1; }
+
+// The IPv6 walk's leaf: a raw entry, never extended.
+[[gnu::always_inline]] inline uint32_t fib6_direct_entry(const FibDirect& d, const uint8_t* a) {
     uint32_t e = d.tbl24[trie_tbl24_index(a)];
     // At most 13 levels below tbl24 (bytes 3..15): a /128's last group
     // holds plain entries, so the walk never reads past a[15] (as DPDK's
@@ -83,7 +86,11 @@ inline uint32_t trie_tbl24_index(const uint8_t* a) {
     // callgrind, five levels for a /64).
     const uint8_t* p = a + 3;
     while (e & 1) e = d.tbl8[(size_t(e) << 7) + *p++ - 128];
-    return e >> 1;
+    return e;
+}
+
+[[gnu::always_inline]] inline uint64_t fib6_direct_lookup(const FibDirect& d, const uint8_t* a) {
+    return fib6_direct_entry(d, a) >> 1;
 }
 
 // The tbl24 entry a lookup reads first, for a prefetch (a prefetch of any

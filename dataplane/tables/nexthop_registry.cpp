@@ -186,7 +186,11 @@ std::vector<MemberKey> NexthopRegistry::gateways_in_use_after(const std::vector<
 std::shared_ptr<const Nexthops> NexthopRegistry::table() {
     auto t = std::make_shared<Nexthops>();
     t->nh.resize(nh_.size());
-    for (size_t i = 0; i < nh_.size(); ++i) t->nh[i] = nh_[i].nh;
+    t->hot.resize(nh_.size());
+    for (size_t i = 0; i < nh_.size(); ++i) {
+        t->nh[i] = nh_[i].nh;
+        t->hot[i] = nh_hot(nh_[i].nh);
+    }
     t->groups.resize(groups_.size());
     for (size_t g = 0; g < groups_.size(); ++g) {
         t->groups[g] = EcmpGroup{uint32_t(t->members.size()), uint32_t(groups_[g].members.size())};

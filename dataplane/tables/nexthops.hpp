@@ -47,6 +47,20 @@ struct NextHop {
     std::array<uint8_t, 16> gateway{}; // gateway address (for the agent and telemetry)
 };
 
+// What the workers read of a next hop, in 8 bytes: an index then scales
+// inside the load's address (NextHop's 28 bytes took a multiply and an add
+// a packet; forward.cpp gives the count). Same indices as Nexthops::nh.
+struct NhHot {
+    uint16_t port = 0;
+    uint16_t mtu = 1500;
+    // The gateway's neighbor slot + 1; 0: on-link (kNoNeighbor + 1 wraps to
+    // 0). NeighborTable::words()[nbr1] is the slot's word, and word 0 is
+    // never valid.
+    uint32_t nbr1 = 0;
+};
+static_assert(sizeof(NhHot) == 8);
+inline NhHot nh_hot(const NextHop& n) { return {n.port, n.mtu, n.neighbor + 1u}; }
+
 struct EcmpGroup {
     uint32_t first = 0;   // index into Nexthops::members
     uint32_t count = 0;
@@ -56,6 +70,7 @@ struct EcmpGroup {
 // entries at most, so copying beats patching it under readers).
 struct Nexthops {
     std::vector<NextHop> nh;
+    std::vector<NhHot> hot;  // nh_hot(nh[i]) for every i: what the workers read
     std::vector<EcmpGroup> groups;
     std::vector<uint32_t> members;  // next hop indices, each group's in stable (gateway, port) order
 };

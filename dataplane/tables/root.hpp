@@ -13,6 +13,7 @@
 // the table builder (tables/builder.hpp) from their own update requests.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <memory>
 
@@ -43,7 +44,7 @@ struct Root {
     // words instead of chasing each shared_ptr and vector (worker/forward.cpp).
     struct Hot {
         const Interface* ifaces = nullptr;  // indexed by port id, kMaxPorts of them
-        const NextHop* nh = nullptr;
+        const NhHot* nh = nullptr;  // Nexthops::hot
         const EcmpGroup* groups = nullptr;
         const uint32_t* members = nullptr;
         Fib4::Raw* fib4 = nullptr;
@@ -61,7 +62,8 @@ struct Root {
     } hot;
     // Fills `hot`; the table builder calls it last, before publishing.
     void seal() {
-        hot = {ifaces->port.data(), nexthops->nh.data(),  nexthops->groups.data(),
+        assert(nexthops->hot.size() == nexthops->nh.size());
+        hot = {ifaces->port.data(), nexthops->hot.data(), nexthops->groups.data(),
                nexthops->members.data(), fib4->raw(), fib6->raw(), lb.get(),
                lb->nat_filter.empty() ? nullptr : lb->nat_filter.data(), lb_settings.get(),
                fib4->direct(), fib6->direct(), ifaces->ports ? ifaces->ports : kMaxPorts,

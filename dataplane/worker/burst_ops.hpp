@@ -56,7 +56,9 @@ inline void write_l2_word(uint8_t* d, uint64_t nbr_word, uint64_t src_word) {
 
 // The ports used and their counts are found once per burst
 // (BurstResult::list_ports_used, at the end of forward_burst).
-inline void enqueue_tx(BurstResult& r, uint16_t port, rte_mbuf* m) { *r.tail[port]++ = m; }
+// `port` as size_t: from a uint16_t GCC sign-extended the index again
+// before every use (see forward_burst's counts for what this saved).
+inline void enqueue_tx(BurstResult& r, size_t port, rte_mbuf* m) { *r.tail[port]++ = m; }
 
 // Queues a packet for the bulk neighbor lookup of on-link destinations
 // (forward.cpp, step 3). `key_addr`: the address to resolve (null: the

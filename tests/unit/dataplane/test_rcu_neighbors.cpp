@@ -6,6 +6,8 @@
 
 #include "dataplane/neighbor/table.hpp"
 #include "dataplane/rcu/domain.hpp"
+#include "dataplane/tables/fib_direct.hpp"
+#include "dataplane/tables/nexthops.hpp"
 
 namespace sluice::test {
 namespace {
@@ -101,6 +103,55 @@ TEST(NeighborTable, RemovedSlotIsReusedOnlyAfterGrace) {
     d->reclaim();
     EXPECT_EQ(t->insert(dp::NeighborKey::v4(0, extra)), slots[3]);
     d->unregister_reader(0);
+}
+
+// The workers read a gateway's word as words()[slot + 1] and an on-link
+// next hop's as words()[0] (NhHot::nbr1, forward.cpp): word 0 must never be
+// valid, whatever the writer does to every real slot, and words()[slot + 1]
+// must be word(slot).
+TEST(NeighborTable, WordZeroIsNeverValidAndWordsAreShiftedByOne) {
+    std::string err;
+    auto d = dp::RcuDomain::create(1, &err);
+    auto t = dp::NeighborTable::create(8, &err);
+    ASSERT_TRUE(t && d) << err;
+    d->register_reader(0);
+    const std::atomic<uint64_t>* w = t->words();
+    std::vector<uint32_t> slots;
+    for (uint8_t i = 0; i < 8; ++i) {
+        uint8_t a[4] = {198, 18, 1, uint8_t(10 + i)};
+        slots.push_back(t->insert(dp::NeighborKey::v4(0, a)));
+        ASSERT_NE(slots.back(), dp::kNoNeighbor);
+        t->set_mac(slots.back(), {0xff, 0xff, 0xff, 0xff, 0xff, uint8_t(i)});
+    }
+    for (uint32_t s : slots) {
+        EXPECT_EQ(w[s + 1].load(), t->word(s));
+        EXPECT_NE(t->word(s) & dp::kMacValid, 0u);
+    }
+    EXPECT_EQ(w[0].load(), 0u);
+    t->invalidate(slots[0]);
+    t->remove(slots[7], *d);
+    d->quiescent(0);
+    d->reclaim();
+    EXPECT_EQ(w[0].load(), 0u);
+    EXPECT_EQ(w[slots[0] + 1].load(), 0u);
+    EXPECT_EQ(dp::nh_hot(dp::NextHop{}).nbr1, 0u) << "on-link (kNoNeighbor) reads word 0";
+    dp::NextHop gw;
+    gw.neighbor = slots[3];
+    EXPECT_EQ(w[dp::nh_hot(gw).nbr1].load(), t->word(slots[3]));
+    d->unregister_reader(0);
+}
+
+// The worker decides "single next hop, not extended" on the raw FIB entry
+// with one mask (fib_direct.hpp); every kind and both extended states.
+TEST(FibEntry, SingleAndNotExtendedIsTheOnlyFastEntry) {
+    for (uint8_t k = 0; k < 8; ++k)
+        for (uint32_t idx : {0u, 1u, 77u, dp::kNhIndexMask}) {
+            const uint32_t plain = dp::entry_of(dp::nh_encode(dp::NhKind(k), idx));
+            EXPECT_EQ(dp::entry_is_single(plain), dp::NhKind(k) == dp::NhKind::single) << int(k) << " " << idx;
+            EXPECT_FALSE(dp::entry_is_single(plain | 1u)) << "extended entries take the slow path";
+            EXPECT_EQ(dp::entry_index(plain), idx);
+            EXPECT_EQ(uint64_t(plain >> 1), dp::nh_encode(dp::NhKind(k), idx));
+        }
 }
 
 }  // namespace
