@@ -6,13 +6,13 @@ commands without building or running anything. No DPDK process is started."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+from perf_report_lib import render
+
 REPO = Path(__file__).resolve().parents[2]
-REPORT = REPO / "tests/perf/report.py"
 
 
 def fake_results(builds=True):
@@ -46,16 +46,6 @@ def fake_results(builds=True):
                      source_ipp=30.0, breakdown=base_bd, watch={"__tls_get_addr": 11.0}),
             ]}
     return doc
-
-
-def render(tmp_path, doc):
-    res = tmp_path / "perf.json"
-    res.write_text(json.dumps(doc))
-    page = tmp_path / "perf.md"
-    p = subprocess.run([sys.executable, str(REPORT), "--results", str(res), "--markdown", str(page)],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return page.read_text()
 
 
 def section(text):

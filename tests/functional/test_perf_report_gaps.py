@@ -7,13 +7,12 @@ DPDK process or valgrind is started."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
+from perf_report_lib import render
+
 REPO = Path(__file__).resolve().parents[2]
-REPORT = REPO / "tests/perf/report.py"
 sys.path.insert(0, str(REPO / "tests/perf"))
 
 import bench  # noqa: E402
@@ -70,16 +69,6 @@ def fake(sim=True):
             "results": results, "ratios": ratios, "micro": None,
             "callgrind": [cg("v4", "ours", 320.0, 10.5), cg("v4", "l3fwd-lpm", 300.0, 13.5),
                           cg("v4", "l3fwd-fib", 322.0, 13.4), cg("v4", "testpmd", 206.0, 5.0)]}
-
-
-def render(tmp_path, doc):
-    res = tmp_path / "perf.json"
-    res.write_text(json.dumps(doc))
-    page = tmp_path / "perf.md"
-    p = subprocess.run([sys.executable, str(REPORT), "--results", str(res), "--markdown", str(page)],
-                       capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return page.read_text()
 
 
 def test_gaps_are_listed_with_what_explains_them(tmp_path):
