@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -200,9 +201,25 @@ TEST(ChannelServer, ManyGarbageConnectionsLeaveItServing) {
         if (!drained) std::this_thread::sleep_for(10ms);
     }
     EXPECT_TRUE(drained) << rig.state.view().connections << " connections still open";
-    channel::Client c;
-    ASSERT_TRUE(c.connect(rig.path, "t", 2000ms)) << c.error();
-    EXPECT_TRUE(c.call("show", {{"what", "drops"}}, 2000ms).ok);
+    // `connections` counts accepted connections only: garbage still in the
+    // listen backlog is accepted after the check above, and while more than
+    // max_connections of it are open the server closes a new client at once
+    // (the limit working). So a client retries, within a bound; the server
+    // must take it once the garbage is gone. (A single attempt failed once
+    // under ASan with the machine loaded.)
+    std::unique_ptr<channel::Client> c;
+    std::string why;
+    for (int i = 0; i < 300 && !c; ++i) {
+        auto t = std::make_unique<channel::Client>();
+        if (t->connect(rig.path, "t", 2000ms)) {
+            c = std::move(t);
+        } else {
+            why = t->error();
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    ASSERT_TRUE(c) << why;
+    EXPECT_TRUE(c->call("show", {{"what", "drops"}}, 2000ms).ok);
 }
 
 TEST(ChannelServer, AClientThatNeverReadsIsDropped) {
