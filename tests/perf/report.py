@@ -247,9 +247,9 @@ def sim_table(data, cg):
 
 def gap_rows(rows, data):
     """The routing profiles below the 1.0x target, each with what explains it:
-    the instruction ratio and simulated misses of the callgrind profile of the
-    same regime (tables in the caches), and how far two runs of equal or
-    ordered work disagreed in the same profile."""
+    the instruction ratio and simulated misses of the callgrind profile,
+    whether the profile shares its regime (no more prefixes: tables in the
+    caches), and how far two runs of ordered work disagreed in it."""
     cg = {(r["family"], r["contender"]): r for r in data.get("callgrind") or [] if "ipp" in r}
     out = []
     for key in sorted(rows):
